@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# coIOMMU: host module, guest driver, tests.
+#
+#   make            build the module and the tests
+#   make check      install what is missing, build, run every test in the VM
+#   make demo       boot the VM and show the module at work
+#   make vmtest T="name ..."   rebuild and rerun some tests in the VM
+#   make vmshell    interactive VM shell, repository read-only at /mnt
+#
+# KVER selects the Debian kernel (default: newest installed
+# linux-headers-*-amd64); KDIR the kernel build tree for it.
+
+RIG	:= tools/rig
+KVER	?= $(shell bash -c '. $(RIG)/common.sh && echo $$KVER')
+KDIR	?= /usr/src/linux-headers-$(KVER)
+BUILD	:= $(CURDIR)/build
+CACHE	:= $(or $(COIOMMU_CACHE),$(HOME)/.cache/coiommu)
+KSRC	:= $(CACHE)/linux-source-6.1
+export KVER
+
+KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) W=1
+
+all: module tests tools
+
+deps:
+	@$(RIG)/deps.sh
+
+kernel-cache:
+	@$(RIG)/kernel.sh
+
+# The module must build without a single warning (W=1).
+module:
+	@test -d "$(KDIR)" || { echo "no kernel tree $(KDIR): make deps" >&2; exit 1; }
+	@mkdir -p $(BUILD)
+	@$(MAKE) $(KBUILD_ARGS) modules >$(BUILD)/module.log 2>&1; rc=$$?; \
+		cat $(BUILD)/module.log; test $$rc -eq 0
+	@! grep -E 'warning:|error:' $(BUILD)/module.log >/dev/null || \
+		{ echo "module build has warnings" >&2; exit 1; }
+
+tests: kernel-cache
+	$(MAKE) -C selftests/coiommu OUT=$(BUILD)/selftests KSRC=$(KSRC)
+
+TOOLS_CFLAGS := -O2 -g -Wall -Wextra -static -I$(CURDIR)/uapi
+
+tools: $(BUILD)/tools/coiommuctl
+
+$(BUILD)/tools/%: tools/%/*.c uapi/linux/coiommu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOLS_CFLAGS) $(filter %.c,$^) -o $@
+
+initramfs: module tests tools
+	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio
+
+# `make check` must work on a machine that has nothing installed yet: the
+# variables above are evaluated again in the sub-make, after deps.
+check: deps
+	@$(MAKE) --no-print-directory initramfs
+	@$(RIG)/run-tests.sh
+
+vmtest: deps
+	@$(MAKE) --no-print-directory initramfs
+	@$(RIG)/run-tests.sh $(T)
+
+demo: deps
+	@$(MAKE) --no-print-directory initramfs
+	@$(RIG)/vm.sh -t 600 demo
+
+vmshell: deps
+	@$(MAKE) --no-print-directory initramfs
+	@$(RIG)/vm.sh -s shell
+
+# Kernel style and static checks: checkpatch --strict (from linux-source),
+# sparse (C=2: every file) and the W=1 build; any finding fails.
+LINT_SRC = $(filter-out %.mod.c,$(wildcard kernel/*.c kernel/*.h)) \
+	   uapi/linux/coiommu.h
+
+lint: deps kernel-cache
+	$(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types \
+		--ignore FILE_PATH_CHANGES -f $(LINT_SRC)
+	@mkdir -p $(BUILD)
+	@$(MAKE) $(KBUILD_ARGS) C=2 modules >$(BUILD)/sparse.log 2>&1; rc=$$?; \
+		cat $(BUILD)/sparse.log; test $$rc -eq 0
+	@! grep -E 'warning:|error:' $(BUILD)/sparse.log >/dev/null || \
+		{ echo "sparse or W=1 findings" >&2; exit 1; }
+	@echo "lint: clean"
+
+clean:
+	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null
+	rm -rf $(BUILD)
+
+.PHONY: all deps kernel-cache module tests tools initramfs check vmtest \
+	demo vmshell lint clean

@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Install the Debian packages the build and the VM test rig need, if any is
+# missing. Safe to run repeatedly: it does nothing when all are present.
+set -euo pipefail
+
+# qemu-system-x86: the test VM (TCG); linux-headers-amd64: build the module
+# for Debian's kernel; linux-source-6.1: kselftest harness, KVM selftest
+# library, checkpatch; busybox-static: the VM's userland; cpio, kmod,
+# xz-utils: initramfs, module dependencies, vmlinuz; gcc, make, libc6-dev:
+# static test binaries; sparse: make lint.
+PKGS=(qemu-system-x86 linux-headers-amd64 linux-source-6.1 busybox-static
+      cpio kmod xz-utils gcc make libc6-dev sparse)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -q >&2
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+	--no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the test VM once. Usage:
+#   vm.sh [-m MEM] [-t SECONDS] [-c CONSOLE] [-r RESULTS] [-s] MODE [TESTS]
+# MODE is test, demo or shell; TESTS a comma-separated list (test mode).
+# -c/-r: files for the console (ttyS0) and the results port (ttyS1);
+# without -c the console is this terminal. -s shares the repository
+# read-only at /mnt (9p). Exit status: 0 the guest finished and reported
+# success, 1 it finished and reported failure, 124 timed out, 125 the VM
+# died (panic, oops or a QEMU error) without reporting.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+mem=${VM_MEM:-2G} tmo=600 console= results=/dev/null share=
+while getopts m:t:c:r:s o; do
+	case $o in
+	m) mem=$OPTARG ;;
+	t) tmo=$OPTARG ;;
+	c) console=$OPTARG ;;
+	r) results=$OPTARG ;;
+	s) share=1 ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+mode=${1:?mode}
+tests=${2:-}
+
+args=(
+	-accel tcg,thread=single -cpu max -smp 2 -m "$mem"
+	-machine q35,kernel-irqchip=split
+	-device intel-iommu,intremap=on,caching-mode=on
+	-device edu -device edu
+	-nic none -vga none -display none -monitor none -no-reboot
+	-bios /usr/share/qemu/qboot.rom
+	-kernel "$KCACHE/vmlinux" -initrd "$BUILD/initramfs.cpio"
+	-device isa-debug-exit,iobase=0xf4,iosize=4
+	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic nokaslr loglevel=5 rig.mode=$mode rig.tests=$tests rig.timeout=${TEST_TIMEOUT:-300}"
+)
+if [ -n "$console" ]; then
+	args+=(-serial "file:$console")
+else
+	args+=(-serial stdio)
+fi
+args+=(-serial "file:$results")
+[ -n "$share" ] && args+=(-virtfs "local,path=$TOP,mount_tag=coiommu_src,security_model=none,readonly=on")
+
+if [ "$mode" = shell ]; then
+	exec qemu-system-x86_64 "${args[@]}"
+fi
+rc=0
+timeout -k 10 "$tmo" qemu-system-x86_64 "${args[@]}" </dev/null || rc=$?
+# isa-debug-exit makes QEMU exit with (guest status << 1) | 1.
+case $rc in
+1) exit 0 ;;
+3) exit 1 ;;
+124 | 137) echo "vm: timed out after ${tmo}s" >&2; exit 124 ;;
+*) echo "vm: died without reporting (qemu status $rc)" >&2; exit 125 ;;
+esac
