@@ -3,17 +3,28 @@
  * coIOMMU host interface: /dev/coiommu
  *
  * One open file of /dev/coiommu is one VM ("instance"). A VMM uses it to
- * hand the kernel everything needed to pin guest pages on demand for the
- * devices it assigned to the guest through VFIO.
+ * hand the kernel what it needs to pin guest pages on demand for the
+ * devices it assigned to the guest through VFIO: the guest memory map and
+ * the VFIO devices. Pinned pages are mapped at IOVA = guest physical
+ * address into the IOMMU domain of every added device.
  *
  * Conventions, as in VFIO:
- *  - ioctls without an argument return their result as the return value;
  *  - every argument structure starts with __u32 argsz (the size the caller
- *    filled in) and __u32 flags; the kernel rejects flags it does not know
- *    with -EINVAL and an argsz smaller than the structure's minimal size
- *    with -EINVAL, so structures can grow at their end.
+ *    filled in) and __u32 flags;
+ *  - argsz smaller than the structure's first published size: -EINVAL;
+ *  - flags the kernel does not know, or a reserved field that is not 0:
+ *    -EINVAL;
+ *  - argsz larger than the structure the kernel knows: the extra bytes
+ *    must be 0, else -E2BIG (so structures can grow at their end);
+ *  - output structures (COIOMMU_GET_STATS) are filled up to argsz and
+ *    argsz is set to the size the kernel knows.
  *
- * See Documentation/uapi.rst for the full description of every ioctl.
+ * An instance belongs to the process that opened it: an ioctl made from
+ * another address space (another process, or a child after fork) fails
+ * with -EPERM. Closing the last reference of the file, or exit of the VMM,
+ * unmaps and unpins everything and returns the locked_vm charge.
+ *
+ * Documentation/uapi.rst describes every ioctl and its errors.
  */
 #ifndef _UAPI_LINUX_COIOMMU_H
 #define _UAPI_LINUX_COIOMMU_H
@@ -34,5 +45,157 @@
  * built for.
  */
 #define COIOMMU_GET_API_VERSION	_IO(COIOMMU_TYPE, COIOMMU_BASE + 0)
+
+/**
+ * struct coiommu_region - one range of guest RAM
+ * @gpa: guest physical address, page aligned
+ * @size: bytes, page aligned, not 0
+ * @vaddr: where the VMM maps it, page aligned
+ * @flags: must be 0
+ */
+struct coiommu_region {
+	__u64 gpa;
+	__u64 size;
+	__u64 vaddr;
+	__u64 flags;
+};
+
+#define COIOMMU_MAX_REGIONS	64
+#define COIOMMU_MAX_GPA		(1ULL << 52)
+
+/**
+ * COIOMMU_SET_MEMORY_MAP - _IO(COIOMMU_TYPE, COIOMMU_BASE + 1)
+ *
+ * struct coiommu_memory_map followed by @nr_regions struct coiommu_region;
+ * argsz covers both. Replaces the guest memory map. Regions may be given
+ * in any order; they must not overlap in guest physical space, must lie
+ * below COIOMMU_MAX_GPA, and each must be fully mapped in the VMM's
+ * address space when the call is made.
+ *
+ * Errors: -EINVAL (argsz, flags, pad, nr_regions 0 or above
+ * COIOMMU_MAX_REGIONS, unaligned, empty, overlapping or out-of-range
+ * region), -EFAULT (a region is not mapped in the VMM), -EBUSY (pages are
+ * pinned), -ENOMEM.
+ */
+struct coiommu_memory_map {
+	__u32 argsz;
+	__u32 flags;
+	__u32 nr_regions;
+	__u32 pad;
+	struct coiommu_region regions[];
+};
+#define COIOMMU_SET_MEMORY_MAP	_IO(COIOMMU_TYPE, COIOMMU_BASE + 1)
+
+/**
+ * COIOMMU_ADD_DEVICE - _IO(COIOMMU_TYPE, COIOMMU_BASE + 2)
+ *
+ * Add a device assigned to the guest. @device_fd is a VFIO device file
+ * (from VFIO_GROUP_GET_DEVICE_FD) and @group_fd the VFIO group file it
+ * came from; the group must be attached to a container with a type1 IOMMU.
+ * @bdf is the device's address on the guest's PCI bus (bus << 8 | dev << 3
+ * | fn), as guests name it in their pin requests.
+ *
+ * The instance keeps its own reference to the device file until it is
+ * closed, which keeps the group in its container and the IOMMU domain
+ * alive. Every page pinned now or later is mapped into the device's
+ * domain; devices that share a domain share the mappings.
+ *
+ * The VMM must not map guest RAM into that container with
+ * VFIO_IOMMU_MAP_DMA: a pinned page whose IOVA is already mapped there
+ * makes the pin (or this call, when it replays the pinned pages into a new
+ * domain) fail with -EEXIST.
+ *
+ * Errors: -EINVAL (argsz, flags, pad; @group_fd not a VFIO group;
+ * @device_fd not a VFIO device file of that group), -EBADF (either fd is
+ * not open), -ENODEV (the device is not in a type1 IOMMU domain), -EEXIST
+ * (the device or @bdf is already added; or an IOVA conflict, above),
+ * -ENOSPC (COIOMMU_MAX_DEVICES reached), -ENOMEM.
+ */
+struct coiommu_device {
+	__u32 argsz;
+	__u32 flags;
+	__s32 device_fd;
+	__s32 group_fd;
+	__u16 bdf;
+	__u16 pad[3];
+};
+#define COIOMMU_ADD_DEVICE	_IO(COIOMMU_TYPE, COIOMMU_BASE + 2)
+#define COIOMMU_MAX_DEVICES	32
+
+/**
+ * struct coiommu_range - a range of guest physical addresses
+ * @gpa: page aligned
+ * @size: bytes, page aligned, not 0
+ */
+struct coiommu_range {
+	__u32 argsz;
+	__u32 flags;
+	__u64 gpa;
+	__u64 size;
+};
+
+/**
+ * COIOMMU_PIN_RANGE - _IO(COIOMMU_TYPE, COIOMMU_BASE + 3)
+ *
+ * Pin every page of the range and map it at IOVA = GPA, read and write,
+ * into every device's domain, and hold it: the VMM's pins are never
+ * dropped by the guest's tracking, only by COIOMMU_UNPIN_RANGE. Pages
+ * already pinned are not pinned again. All or nothing: on failure the
+ * pages this call pinned are released again. Each pinned page is charged
+ * to the VMM's locked_vm and limited by RLIMIT_MEMLOCK unless the opener
+ * had CAP_IPC_LOCK.
+ *
+ * Errors: -EINVAL (argsz, flags, unaligned or empty range, overflow),
+ * -ERANGE (not all of the range is guest RAM), -ENODEV (no device added),
+ * -ENOMEM (RLIMIT_MEMLOCK, or out of memory), -EFAULT (the VMM's mapping
+ * of a page is gone or cannot be pinned), -EEXIST (IOVA already mapped in
+ * a domain by someone else), -EINTR (fatal signal), -EPERM.
+ */
+#define COIOMMU_PIN_RANGE	_IO(COIOMMU_TYPE, COIOMMU_BASE + 3)
+
+/**
+ * COIOMMU_UNPIN_RANGE - _IO(COIOMMU_TYPE, COIOMMU_BASE + 4)
+ *
+ * Unmap and unpin every pinned page of the range from every domain (the
+ * IOTLB is flushed before a page is released) and return its locked_vm
+ * charge. Pages of the range that are not pinned are skipped.
+ *
+ * Errors: -EINVAL (argsz, flags, unaligned or empty range, overflow),
+ * -ERANGE (not all of the range is guest RAM), -EPERM.
+ */
+#define COIOMMU_UNPIN_RANGE	_IO(COIOMMU_TYPE, COIOMMU_BASE + 4)
+
+/**
+ * struct coiommu_stats - counters of one instance
+ * @pinned_pages: pages pinned now
+ * @peak_pinned_pages: most pages pinned at once
+ * @pins: pages pinned, since the instance was opened
+ * @unpins: pages unpinned, since the instance was opened
+ * @refused: requests refused (bad arguments, limits, faults)
+ * @metadata_bytes: kernel memory of the index of pinned pages
+ * @nr_devices: devices added
+ * @nr_domains: distinct IOMMU domains among them
+ */
+struct coiommu_stats {
+	__u32 argsz;
+	__u32 flags;
+	__u64 pinned_pages;
+	__u64 peak_pinned_pages;
+	__u64 pins;
+	__u64 unpins;
+	__u64 refused;
+	__u64 metadata_bytes;
+	__u32 nr_devices;
+	__u32 nr_domains;
+};
+
+/**
+ * COIOMMU_GET_STATS - _IO(COIOMMU_TYPE, COIOMMU_BASE + 5)
+ *
+ * Fill struct coiommu_stats up to argsz; argsz is set to the size the
+ * kernel knows. Errors: -EINVAL (argsz below the first published size,
+ * flags), -EFAULT, -EPERM.
+ */
+#define COIOMMU_GET_STATS	_IO(COIOMMU_TYPE, COIOMMU_BASE + 5)
 
 #endif /* _UAPI_LINUX_COIOMMU_H */
