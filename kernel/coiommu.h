@@ -5,22 +5,148 @@
 #ifndef _COIOMMU_HOST_H
 #define _COIOMMU_HOST_H
 
+#include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 
+struct file;
+struct iommu_domain;
+struct vfio_device;
+
+/*
+ * The index of pinned pages. Each region of guest RAM has a table with one
+ * pointer per COIOMMU_CHUNK_PAGES guest pages; a chunk holds one state
+ * byte per page and exists only while one of its pages is pinned. The
+ * physical page behind a pinned GFN is not stored: it is read back from
+ * the IOMMU page table of a domain the page is mapped in, which is the
+ * ground truth of what we pinned.
+ */
+#define COIOMMU_CHUNK_PAGES	64
+
+struct coiommu_chunk {
+	u8 state[COIOMMU_CHUNK_PAGES];
+};
+
+/* Page state bits. */
+#define COIOMMU_PS_PINNED	BIT(7)	/* pinned, charged, mapped in every domain */
+#define COIOMMU_PS_HELD		BIT(6)	/* pinned by the VMM (COIOMMU_PIN_RANGE) */
+
+/**
+ * struct coiommu_ram - one region of guest RAM
+ * @gfn: first guest frame
+ * @npages: size in pages
+ * @vaddr: VMM virtual address of the first page
+ * @chunks: the region's part of the index, COIOMMU_CHUNK_PAGES per entry
+ * @nr_chunks: entries of @chunks
+ */
+struct coiommu_ram {
+	u64 gfn;
+	u64 npages;
+	unsigned long vaddr;
+	struct coiommu_chunk **chunks;
+	unsigned long nr_chunks;
+};
+
+/**
+ * struct coiommu_domain - an IOMMU domain we map pinned pages into
+ * @node: in coiommu_instance.domains
+ * @domain: VFIO type1's domain of the devices' group(s)
+ * @prot: IOMMU_READ | IOMMU_WRITE, plus IOMMU_CACHE where coherent
+ * @users: devices of the instance in this domain
+ */
+struct coiommu_domain {
+	struct list_head node;
+	struct iommu_domain *domain;
+	int prot;
+	unsigned int users;
+};
+
+/**
+ * struct coiommu_dev - an assigned device
+ * @node: in coiommu_instance.devices
+ * @file: our reference to the VMM's VFIO device file
+ * @vdev: the VFIO device behind @file
+ * @dom: the domain it is attached to
+ * @bdf: its address on the guest's PCI bus
+ */
+struct coiommu_dev {
+	struct list_head node;
+	struct file *file;
+	struct vfio_device *vdev;
+	struct coiommu_domain *dom;
+	u16 bdf;
+};
+
+/**
+ * struct coiommu_stats_k - counters, updated under coiommu_instance.lock
+ */
+struct coiommu_stats_k {
+	u64 pinned;
+	u64 peak;
+	u64 pins;
+	u64 unpins;
+	u64 refused;
+	u64 meta_bytes;
+};
+
+#define COIOMMU_BATCH		512	/* pages pinned or released per step */
+
 /**
  * struct coiommu_instance - one VM: the state behind one open /dev/coiommu
- * @id: unique number of the instance, shown in fdinfo and debugfs
- * @mm: address space of the opener (the VMM); grabbed, not pinned alive
+ * @id: unique number of the instance, shown in fdinfo
+ * @mm: address space of the opener (the VMM); grabbed, not kept alive
+ * @task: the opener's thread group leader, whose RLIMIT_MEMLOCK applies
+ * @lock_cap: the opener had CAP_IPC_LOCK: no RLIMIT_MEMLOCK check
  * @owner_tgid: thread group that opened the instance
- * @lock: serialises configuration ioctls on this instance
+ * @lock: serialises everything below, pin against unpin in particular
+ * @ram: guest RAM regions, sorted by GFN
+ * @nr_ram: entries of @ram
+ * @devices: list of struct coiommu_dev
+ * @nr_devices: entries of @devices
+ * @domains: list of struct coiommu_domain
+ * @nr_domains: entries of @domains
+ * @pages: scratch array of COIOMMU_BATCH page pointers
+ * @stats: counters
  */
 struct coiommu_instance {
 	u64 id;
 	struct mm_struct *mm;
+	struct task_struct *task;
+	bool lock_cap;
 	pid_t owner_tgid;
-	struct mutex lock;	/* configuration ioctls */
+
+	struct mutex lock;	/* see above */
+	struct coiommu_ram *ram;
+	unsigned int nr_ram;
+	struct list_head devices;
+	unsigned int nr_devices;
+	struct list_head domains;
+	unsigned int nr_domains;
+	struct page **pages;
+	struct coiommu_stats_k stats;
 };
+
+/* mem.c */
+int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg);
+struct coiommu_ram *coiommu_find_ram(struct coiommu_instance *inst, u64 gfn);
+int coiommu_check_ram(struct coiommu_instance *inst, u64 gfn, u64 npages);
+u8 *coiommu_state(struct coiommu_ram *ram, u64 idx, bool create,
+		  struct coiommu_instance *inst);
+void coiommu_state_put(struct coiommu_instance *inst, struct coiommu_ram *ram,
+		       u64 idx);
+void coiommu_free_memory_map(struct coiommu_instance *inst);
+
+/* device.c */
+int coiommu_add_device(struct coiommu_instance *inst, void __user *arg);
+void coiommu_release_devices(struct coiommu_instance *inst);
+
+/* pin.c */
+long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
+		 u8 flags, bool all_or_nothing);
+void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages);
+void coiommu_unpin_all(struct coiommu_instance *inst);
+int coiommu_map_pinned(struct coiommu_instance *inst,
+		       struct coiommu_domain *dom);
 
 #endif /* _COIOMMU_HOST_H */

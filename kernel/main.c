@@ -2,18 +2,23 @@
 /*
  * coiommu_host: pin guest memory on demand for VFIO-assigned devices.
  *
- * This file holds the character device /dev/coiommu and its file
- * operations. One open file is one instance (one VM), bound to the
- * address space of the process that opened it.
+ * This file holds the character device /dev/coiommu, its file operations
+ * and the ioctl interface (uapi/linux/coiommu.h). One open file is one
+ * instance (one VM), bound to the address space of the process that
+ * opened it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include <linux/coiommu.h>
 
@@ -32,35 +37,159 @@ static int coiommu_open(struct inode *inode, struct file *file)
 	inst = kzalloc(sizeof(*inst), GFP_KERNEL_ACCOUNT);
 	if (!inst)
 		return -ENOMEM;
+	inst->pages = kvcalloc(COIOMMU_BATCH, sizeof(*inst->pages),
+			       GFP_KERNEL_ACCOUNT);
+	if (!inst->pages) {
+		kfree(inst);
+		return -ENOMEM;
+	}
 
 	inst->id = atomic64_inc_return(&coiommu_next_id);
 	mutex_init(&inst->lock);
+	INIT_LIST_HEAD(&inst->devices);
+	INIT_LIST_HEAD(&inst->domains);
 	mmgrab(current->mm);
 	inst->mm = current->mm;
+	inst->task = get_task_struct(current->group_leader);
 	inst->owner_tgid = task_tgid_nr(current);
+	inst->lock_cap = capable(CAP_IPC_LOCK);
 	file->private_data = inst;
 	return 0;
 }
 
+/*
+ * The last reference is gone: whatever the VMM closed before (VFIO
+ * files, container) or whether it exited, unmap and unpin everything
+ * while we still hold the device files that keep the domains alive.
+ */
 static int coiommu_release(struct inode *inode, struct file *file)
 {
 	struct coiommu_instance *inst = file->private_data;
 
+	mutex_lock(&inst->lock);
+	coiommu_unpin_all(inst);
+	coiommu_release_devices(inst);
+	coiommu_free_memory_map(inst);
+	mutex_unlock(&inst->lock);
+
+	put_task_struct(inst->task);
 	mmdrop(inst->mm);
 	mutex_destroy(&inst->lock);
+	kvfree(inst->pages);
 	kfree(inst);
 	return 0;
+}
+
+/* Copy a range argument in and check it is well formed. */
+static int get_range(void __user *arg, u64 *gfn, u64 *npages)
+{
+	struct coiommu_range r;
+	u32 argsz;
+	int ret;
+
+	if (get_user(argsz, (u32 __user *)arg))
+		return -EFAULT;
+	if (argsz < sizeof(r))
+		return -EINVAL;
+	ret = copy_struct_from_user(&r, sizeof(r), arg, argsz);
+	if (ret)
+		return ret;
+	if (r.flags || !r.size || !PAGE_ALIGNED(r.gpa) ||
+	    !PAGE_ALIGNED(r.size) || r.gpa + r.size < r.gpa)
+		return -EINVAL;
+	*gfn = r.gpa >> PAGE_SHIFT;
+	*npages = r.size >> PAGE_SHIFT;
+	return 0;
+}
+
+static long coiommu_ioctl_range(struct coiommu_instance *inst,
+				unsigned int cmd, void __user *arg)
+{
+	u64 gfn, npages;
+	long ret;
+
+	ret = get_range(arg, &gfn, &npages);
+	if (!ret)
+		ret = coiommu_check_ram(inst, gfn, npages);
+	if (ret)
+		return ret;
+	if (cmd == COIOMMU_PIN_RANGE) {
+		ret = coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD, true);
+	} else {
+		coiommu_unpin(inst, gfn, npages);
+		ret = 0;
+	}
+	return ret;
+}
+
+static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
+{
+	struct coiommu_stats st = { 0 };
+	u32 argsz, flags;
+
+	if (get_user(argsz, (u32 __user *)arg) ||
+	    get_user(flags, (u32 __user *)arg + 1))
+		return -EFAULT;
+	if (argsz < sizeof(st) || flags)
+		return -EINVAL;
+
+	st.argsz = sizeof(st);
+	st.pinned_pages = inst->stats.pinned;
+	st.peak_pinned_pages = inst->stats.peak;
+	st.pins = inst->stats.pins;
+	st.unpins = inst->stats.unpins;
+	st.refused = inst->stats.refused;
+	st.metadata_bytes = inst->stats.meta_bytes;
+	st.nr_devices = inst->nr_devices;
+	st.nr_domains = inst->nr_domains;
+	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
 static long coiommu_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
-	switch (cmd) {
-	case COIOMMU_GET_API_VERSION:
+	struct coiommu_instance *inst = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	if (cmd == COIOMMU_GET_API_VERSION)
 		return COIOMMU_API_VERSION;
+
+	switch (cmd) {
+	case COIOMMU_SET_MEMORY_MAP:
+	case COIOMMU_ADD_DEVICE:
+	case COIOMMU_PIN_RANGE:
+	case COIOMMU_UNPIN_RANGE:
+	case COIOMMU_GET_STATS:
+		break;
 	default:
 		return -ENOTTY;
 	}
+
+	/* The instance pins its opener's memory, for its opener only. */
+	if (current->mm != inst->mm)
+		return -EPERM;
+
+	mutex_lock(&inst->lock);
+	switch (cmd) {
+	case COIOMMU_SET_MEMORY_MAP:
+		ret = coiommu_set_memory_map(inst, uarg);
+		break;
+	case COIOMMU_ADD_DEVICE:
+		ret = coiommu_add_device(inst, uarg);
+		break;
+	case COIOMMU_PIN_RANGE:
+	case COIOMMU_UNPIN_RANGE:
+		ret = coiommu_ioctl_range(inst, cmd, uarg);
+		if (ret)
+			inst->stats.refused++;
+		break;
+	default:
+		ret = coiommu_get_stats(inst, uarg);
+		break;
+	}
+	mutex_unlock(&inst->lock);
+	return ret;
 }
 
 static void coiommu_show_fdinfo(struct seq_file *m, struct file *file)
@@ -69,6 +198,8 @@ static void coiommu_show_fdinfo(struct seq_file *m, struct file *file)
 
 	seq_printf(m, "coiommu-instance:\t%llu\n", inst->id);
 	seq_printf(m, "coiommu-owner-tgid:\t%d\n", inst->owner_tgid);
+	seq_printf(m, "coiommu-pinned-pages:\t%llu\n",
+		   READ_ONCE(inst->stats.pinned));
 }
 
 static const struct file_operations coiommu_fops = {

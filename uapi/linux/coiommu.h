@@ -29,6 +29,7 @@
 #ifndef _UAPI_LINUX_COIOMMU_H
 #define _UAPI_LINUX_COIOMMU_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -61,7 +62,7 @@ struct coiommu_region {
 };
 
 #define COIOMMU_MAX_REGIONS	64
-#define COIOMMU_MAX_GPA		(1ULL << 52)
+#define COIOMMU_MAX_GPA		_BITULL(52)
 
 /**
  * COIOMMU_SET_MEMORY_MAP - _IO(COIOMMU_TYPE, COIOMMU_BASE + 1)
@@ -84,6 +85,7 @@ struct coiommu_memory_map {
 	__u32 pad;
 	struct coiommu_region regions[];
 };
+
 #define COIOMMU_SET_MEMORY_MAP	_IO(COIOMMU_TYPE, COIOMMU_BASE + 1)
 
 /**
@@ -119,6 +121,7 @@ struct coiommu_device {
 	__u16 bdf;
 	__u16 pad[3];
 };
+
 #define COIOMMU_ADD_DEVICE	_IO(COIOMMU_TYPE, COIOMMU_BASE + 2)
 #define COIOMMU_MAX_DEVICES	32
 

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * coiommu_host: devices assigned to the guest and their IOMMU domains.
+ *
+ * A VMM hands us a VFIO device file and the group file it came from. We
+ * keep a reference to the device file: VFIO refuses to detach the group
+ * from its container while a device file is open, so the type1 domain we
+ * map into cannot go away under us.
+ */
+#include <linux/file.h>
+#include <linux/iommu.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vfio.h>
+
+#include <linux/coiommu.h>
+
+#include "coiommu.h"
+
+/*
+ * VFIO (6.1) exports no test for a device file. Every device file is an
+ * anonymous-inode file named "[vfio-device]" with VFIO's own file
+ * operations, whose owner is the module of the (verified) group file,
+ * and which are not the group's; only then is private_data a
+ * struct vfio_device, which vfio_file_has_dev() checks against the group.
+ */
+static struct vfio_device *vfio_device_of(struct file *dev_file,
+					  struct file *group_file)
+{
+	const struct file_operations *fops = dev_file->f_op;
+	struct vfio_device *vdev;
+
+	if (!vfio_file_is_group(group_file))
+		return NULL;
+	if (fops == group_file->f_op || !fops ||
+	    fops->owner != group_file->f_op->owner)
+		return NULL;
+	if (strcmp(file_dentry(dev_file)->d_name.name, "[vfio-device]"))
+		return NULL;
+	vdev = dev_file->private_data;
+	if (!vdev || !vfio_file_has_dev(group_file, vdev))
+		return NULL;
+	return vdev;
+}
+
+static struct coiommu_domain *find_domain(struct coiommu_instance *inst,
+					  struct iommu_domain *domain)
+{
+	struct coiommu_domain *dom;
+
+	list_for_each_entry(dom, &inst->domains, node)
+		if (dom->domain == domain)
+			return dom;
+	return NULL;
+}
+
+static int check_duplicate(struct coiommu_instance *inst,
+			   struct vfio_device *vdev, u16 bdf)
+{
+	struct coiommu_dev *d;
+
+	list_for_each_entry(d, &inst->devices, node)
+		if (d->vdev == vdev || d->bdf == bdf)
+			return -EEXIST;
+	return 0;
+}
+
+static int add_device(struct coiommu_instance *inst, struct file *dev_file,
+		      struct file *group_file, u16 bdf)
+{
+	struct coiommu_domain *dom, *new_dom = NULL;
+	struct iommu_domain *domain;
+	struct vfio_device *vdev;
+	struct coiommu_dev *d;
+	int ret;
+
+	vdev = vfio_device_of(dev_file, group_file);
+	if (!vdev)
+		return -EINVAL;
+	ret = check_duplicate(inst, vdev, bdf);
+	if (ret)
+		return ret;
+	if (inst->nr_devices >= COIOMMU_MAX_DEVICES)
+		return -ENOSPC;
+
+	/* type1 attaches the group to an unmanaged domain of its own. */
+	domain = iommu_get_domain_for_dev(vdev->dev);
+	if (!domain || domain->type != IOMMU_DOMAIN_UNMANAGED)
+		return -ENODEV;
+
+	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
+	if (!d)
+		return -ENOMEM;
+
+	dom = find_domain(inst, domain);
+	if (!dom) {
+		new_dom = kzalloc(sizeof(*new_dom), GFP_KERNEL_ACCOUNT);
+		if (!new_dom) {
+			kfree(d);
+			return -ENOMEM;
+		}
+		new_dom->domain = domain;
+		/* VFIO only accepts devices whose DMA is cache coherent. */
+		new_dom->prot = IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE;
+		ret = coiommu_map_pinned(inst, new_dom);
+		if (ret) {
+			kfree(new_dom);
+			kfree(d);
+			return ret;
+		}
+		list_add_tail(&new_dom->node, &inst->domains);
+		inst->nr_domains++;
+		dom = new_dom;
+	}
+	dom->users++;
+
+	d->file = get_file(dev_file);
+	d->vdev = vdev;
+	d->dom = dom;
+	d->bdf = bdf;
+	list_add_tail(&d->node, &inst->devices);
+	inst->nr_devices++;
+	return 0;
+}
+
+int coiommu_add_device(struct coiommu_instance *inst, void __user *arg)
+{
+	struct coiommu_device args;
+	struct fd dev_f, group_f;
+	u32 argsz;
+	int ret;
+
+	if (get_user(argsz, (u32 __user *)arg))
+		return -EFAULT;
+	if (argsz < sizeof(args))
+		return -EINVAL;
+	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	if (ret)
+		return ret;
+	if (args.flags || args.pad[0] || args.pad[1] || args.pad[2])
+		return -EINVAL;
+
+	dev_f = fdget(args.device_fd);
+	if (!dev_f.file)
+		return -EBADF;
+	group_f = fdget(args.group_fd);
+	if (!group_f.file) {
+		fdput(dev_f);
+		return -EBADF;
+	}
+	ret = add_device(inst, dev_f.file, group_f.file, args.bdf);
+	fdput(group_f);
+	fdput(dev_f);
+	return ret;
+}
+
+/* Drop every device and domain. Nothing may be pinned any more. */
+void coiommu_release_devices(struct coiommu_instance *inst)
+{
+	struct coiommu_domain *dom, *dtmp;
+	struct coiommu_dev *d, *tmp;
+
+	list_for_each_entry_safe(d, tmp, &inst->devices, node) {
+		list_del(&d->node);
+		fput(d->file);
+		kfree(d);
+	}
+	list_for_each_entry_safe(dom, dtmp, &inst->domains, node) {
+		list_del(&dom->node);
+		kfree(dom);
+	}
+	inst->nr_devices = 0;
+	inst->nr_domains = 0;
+}
