@@ -8,8 +8,12 @@
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 
+struct eventfd_ctx;
 struct file;
 struct iommu_domain;
 struct vfio_device;
@@ -88,6 +92,43 @@ struct coiommu_stats_k {
 	u64 unpins;
 	u64 refused;
 	u64 meta_bytes;
+	u64 requests;
+	u64 served_task;
+	u64 served_worker;
+	u64 refused_requests;
+};
+
+/* coiommu_bell.flags */
+#define COIOMMU_BELL_TW_QUEUED	0	/* its task work is queued */
+#define COIOMMU_BELL_WORK	1	/* the worker must serve it */
+#define COIOMMU_BELL_HUP	2	/* eventfd closed: detached */
+
+/**
+ * struct coiommu_bell - the doorbell of one vCPU: an eventfd we wait on
+ * @inst: the instance
+ * @vcpu: the vCPU, index of its notify slot
+ * @ctx: our reference to the eventfd
+ * @wqh: the eventfd's wait queue, once we are on it
+ * @wait: our entry on it, with coiommu_bell_wake() as wake function
+ * @pt: to get onto @wqh through vfs_poll()
+ * @twork: queued on the ringing thread; one per vCPU, queued once at most
+ * @flags: COIOMMU_BELL_*
+ */
+struct coiommu_bell {
+	struct coiommu_instance *inst;
+	unsigned int vcpu;
+	struct eventfd_ctx *ctx;
+	wait_queue_head_t *wqh;
+	wait_queue_entry_t wait;
+	poll_table pt;
+	struct callback_head twork;
+	unsigned long flags;
+};
+
+/* How a request reached coiommu_serve(). */
+enum coiommu_path {
+	COIOMMU_PATH_TASK,
+	COIOMMU_PATH_WORKER,
 };
 
 #define COIOMMU_BATCH		512	/* pages pinned or released per step */
@@ -108,6 +149,19 @@ struct coiommu_stats_k {
  * @nr_domains: entries of @domains
  * @pages: scratch array of COIOMMU_BATCH page pointers
  * @stats: counters
+ * @file: our file; pending task work holds a reference on it
+ * @slots: the notify slots, pinned and mapped into the kernel
+ * @slot_pages: the pages behind @slots
+ * @nr_slot_pages: entries of @slot_pages
+ * @nr_vcpus: notify slots
+ * @bells: one doorbell per vCPU, or NULL
+ * @work: the instance's worker, for requests not served by task work
+ * @active: the guest activated the device; requests are served
+ * @dtt_root: guest physical address of the DTT's top table
+ * @dtt_level: levels of the DTT, leaf included
+ * @parked: nesting count of the guest's park commands
+ * @req_gfns: scratch: GFNs of a batch request, COIOMMU_BATCH of them
+ * @req_leaf: scratch: VMM address of each one's DTT leaf entry
  */
 struct coiommu_instance {
 	u64 id;
@@ -125,6 +179,20 @@ struct coiommu_instance {
 	unsigned int nr_domains;
 	struct page **pages;
 	struct coiommu_stats_k stats;
+
+	struct file *file;
+	u64 *slots;
+	struct page **slot_pages;
+	unsigned int nr_slot_pages;
+	unsigned int nr_vcpus;
+	struct coiommu_bell **bells;
+	struct work_struct work;
+	bool active;
+	u64 dtt_root;
+	unsigned int dtt_level;
+	int parked;
+	u64 *req_gfns;
+	unsigned long *req_leaf;
 };
 
 /* mem.c */
@@ -141,7 +209,20 @@ void coiommu_free_memory_map(struct coiommu_instance *inst);
 int coiommu_add_device(struct coiommu_instance *inst, void __user *arg);
 void coiommu_release_devices(struct coiommu_instance *inst);
 
+/* doorbell.c */
+int coiommu_set_notify(struct coiommu_instance *inst, void __user *arg);
+int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg);
+void coiommu_detach_doorbells(struct coiommu_instance *inst);
+void coiommu_free_notify(struct coiommu_instance *inst);
+void coiommu_work(struct work_struct *work);
+
+/* request.c */
+int coiommu_command(struct coiommu_instance *inst, void __user *arg);
+void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path);
+
 /* pin.c */
+int coiommu_account(struct coiommu_instance *inst, long npages);
+bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn);
 long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		 u8 flags, bool all_or_nothing);
 void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages);

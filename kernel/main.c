@@ -39,7 +39,14 @@ static int coiommu_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	inst->pages = kvcalloc(COIOMMU_BATCH, sizeof(*inst->pages),
 			       GFP_KERNEL_ACCOUNT);
-	if (!inst->pages) {
+	inst->req_gfns = kvcalloc(COIOMMU_BATCH, sizeof(*inst->req_gfns),
+				  GFP_KERNEL_ACCOUNT);
+	inst->req_leaf = kvcalloc(COIOMMU_BATCH, sizeof(*inst->req_leaf),
+				  GFP_KERNEL_ACCOUNT);
+	if (!inst->pages || !inst->req_gfns || !inst->req_leaf) {
+		kvfree(inst->pages);
+		kvfree(inst->req_gfns);
+		kvfree(inst->req_leaf);
 		kfree(inst);
 		return -ENOMEM;
 	}
@@ -48,6 +55,8 @@ static int coiommu_open(struct inode *inode, struct file *file)
 	mutex_init(&inst->lock);
 	INIT_LIST_HEAD(&inst->devices);
 	INIT_LIST_HEAD(&inst->domains);
+	INIT_WORK(&inst->work, coiommu_work);
+	inst->file = file;
 	mmgrab(current->mm);
 	inst->mm = current->mm;
 	inst->task = get_task_struct(current->group_leader);
@@ -66,16 +75,22 @@ static int coiommu_release(struct inode *inode, struct file *file)
 {
 	struct coiommu_instance *inst = file->private_data;
 
+	/* No request is served after this (the worker takes the lock). */
+	coiommu_detach_doorbells(inst);
+
 	mutex_lock(&inst->lock);
 	coiommu_unpin_all(inst);
 	coiommu_release_devices(inst);
 	coiommu_free_memory_map(inst);
+	coiommu_free_notify(inst);
 	mutex_unlock(&inst->lock);
 
 	put_task_struct(inst->task);
 	mmdrop(inst->mm);
 	mutex_destroy(&inst->lock);
 	kvfree(inst->pages);
+	kvfree(inst->req_gfns);
+	kvfree(inst->req_leaf);
 	kfree(inst);
 	return 0;
 }
@@ -142,6 +157,10 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.metadata_bytes = inst->stats.meta_bytes;
 	st.nr_devices = inst->nr_devices;
 	st.nr_domains = inst->nr_domains;
+	st.requests = inst->stats.requests;
+	st.served_task = inst->stats.served_task;
+	st.served_worker = inst->stats.served_worker;
+	st.refused_requests = inst->stats.refused_requests;
 	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
@@ -161,6 +180,9 @@ static long coiommu_ioctl(struct file *file, unsigned int cmd,
 	case COIOMMU_PIN_RANGE:
 	case COIOMMU_UNPIN_RANGE:
 	case COIOMMU_GET_STATS:
+	case COIOMMU_SET_NOTIFY:
+	case COIOMMU_SET_DOORBELL:
+	case COIOMMU_COMMAND:
 		break;
 	default:
 		return -ENOTTY;
@@ -183,6 +205,15 @@ static long coiommu_ioctl(struct file *file, unsigned int cmd,
 		ret = coiommu_ioctl_range(inst, cmd, uarg);
 		if (ret)
 			inst->stats.refused++;
+		break;
+	case COIOMMU_SET_NOTIFY:
+		ret = coiommu_set_notify(inst, uarg);
+		break;
+	case COIOMMU_SET_DOORBELL:
+		ret = coiommu_set_doorbell(inst, uarg);
+		break;
+	case COIOMMU_COMMAND:
+		ret = coiommu_command(inst, uarg);
 		break;
 	default:
 		ret = coiommu_get_stats(inst, uarg);

@@ -22,7 +22,7 @@ static u64 gfn_iova(u64 gfn)
 }
 
 /* Charge (@npages > 0) or return (< 0) locked_vm of the VMM. */
-static int coiommu_account(struct coiommu_instance *inst, long npages)
+int coiommu_account(struct coiommu_instance *inst, long npages)
 {
 	int ret;
 
@@ -122,6 +122,14 @@ static bool page_pinned(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	u8 *st = coiommu_state(ram, idx, false, inst);
 
 	return st && (*st & COIOMMU_PS_PINNED);
+}
+
+/* @gfn is guest RAM and pinned. */
+bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
+{
+	struct coiommu_ram *ram = coiommu_find_ram(inst, gfn);
+
+	return ram && page_pinned(inst, ram, gfn - ram->gfn);
 }
 
 /*

@@ -174,10 +174,14 @@ struct coiommu_range {
  * @peak_pinned_pages: most pages pinned at once
  * @pins: pages pinned, since the instance was opened
  * @unpins: pages unpinned, since the instance was opened
- * @refused: requests refused (bad arguments, limits, faults)
+ * @refused: COIOMMU_PIN_RANGE and COIOMMU_UNPIN_RANGE calls refused
  * @metadata_bytes: kernel memory of the index of pinned pages
  * @nr_devices: devices added
  * @nr_domains: distinct IOMMU domains among them
+ * @requests: guest requests served (each slot completion counts one)
+ * @served_task: of those, served in the ringing vCPU thread (task work)
+ * @served_worker: of those, served by the instance's worker
+ * @refused_requests: guest requests refused in whole or in part
  */
 struct coiommu_stats {
 	__u32 argsz;
@@ -190,6 +194,10 @@ struct coiommu_stats {
 	__u64 metadata_bytes;
 	__u32 nr_devices;
 	__u32 nr_domains;
+	__u64 requests;
+	__u64 served_task;
+	__u64 served_worker;
+	__u64 refused_requests;
 };
 
 /**
@@ -200,5 +208,98 @@ struct coiommu_stats {
  * flags), -EFAULT, -EPERM.
  */
 #define COIOMMU_GET_STATS	_IO(COIOMMU_TYPE, COIOMMU_BASE + 5)
+
+/*
+ * Guest pin requests (Documentation/guest-abi.rst). The VMM emulates the
+ * coIOMMU PCI device; the guest's requests are served in the kernel:
+ *
+ *  - BAR2, the notify slots: one __u64 per vCPU in VMM memory that the
+ *    VMM also maps into the guest (COIOMMU_SET_NOTIFY);
+ *  - BAR0 trigger bytes: the VMM registers one KVM_IOEVENTFD per vCPU on
+ *    BAR0 + 0x18 + vcpu (len 1, no datamatch) and hands each eventfd to
+ *    COIOMMU_SET_DOORBELL;
+ *  - BAR4, the endpoints: the guest BDFs of COIOMMU_ADD_DEVICE;
+ *  - BAR0 cmd register: the VMM forwards the guest's commands, with
+ *    dtt_root and dtt_level, through COIOMMU_COMMAND.
+ */
+
+#define COIOMMU_MAX_VCPUS	1024	/* 0x2000 bytes of BAR2 */
+
+/**
+ * COIOMMU_SET_NOTIFY - _IO(COIOMMU_TYPE, COIOMMU_BASE + 6)
+ *
+ * @slots_vaddr: VMM address of the notify slots (BAR2 backing), 8-byte
+ * aligned, @nr_vcpus * 8 bytes, writable. Those pages stay pinned (and
+ * charged to locked_vm) until the instance is closed. Once per instance.
+ *
+ * Errors: -EINVAL (argsz, flags, pad, nr_vcpus 0 or above
+ * COIOMMU_MAX_VCPUS, misaligned), -EFAULT (not mapped writable), -EBUSY
+ * (already set), -ENOMEM (RLIMIT_MEMLOCK), -EPERM.
+ */
+struct coiommu_notify {
+	__u32 argsz;
+	__u32 flags;
+	__u32 nr_vcpus;
+	__u32 pad;
+	__u64 slots_vaddr;
+};
+
+#define COIOMMU_SET_NOTIFY	_IO(COIOMMU_TYPE, COIOMMU_BASE + 6)
+
+/**
+ * COIOMMU_SET_DOORBELL - _IO(COIOMMU_TYPE, COIOMMU_BASE + 7)
+ *
+ * @eventfd is signalled when vCPU @vcpu writes its trigger byte (a
+ * KVM_IOEVENTFD the VMM registered). When it is signalled by the ringing
+ * vCPU thread, the request is served in that thread before it re-enters
+ * the guest; when signalled from elsewhere (another process, a kernel
+ * thread), by a worker of the instance. The instance keeps its own
+ * reference to the eventfd; closing it in the VMM detaches the doorbell.
+ *
+ * Errors: -EINVAL (argsz, flags, @vcpu >= nr_vcpus, not an eventfd),
+ * -EBADF, -ENXIO (COIOMMU_SET_NOTIFY not done), -EEXIST (the vCPU has a
+ * doorbell), -EPERM.
+ */
+struct coiommu_doorbell {
+	__u32 argsz;
+	__u32 flags;
+	__u32 vcpu;
+	__s32 eventfd;
+};
+
+#define COIOMMU_SET_DOORBELL	_IO(COIOMMU_TYPE, COIOMMU_BASE + 7)
+
+/* Commands, as the guest writes them to the cmd register. */
+#define COIOMMU_CMD_DEACTIVATE	0
+#define COIOMMU_CMD_ACTIVATE	1
+#define COIOMMU_CMD_PARK	2	/* park the unpinner; parks nest */
+#define COIOMMU_CMD_UNPARK	3
+
+#define COIOMMU_DTT_MAX_LEVEL	6
+
+/**
+ * COIOMMU_COMMAND - _IO(COIOMMU_TYPE, COIOMMU_BASE + 8)
+ *
+ * Forward a write of the guest to the cmd register. ACTIVATE takes
+ * @dtt_root (guest physical address of the top table: page aligned, in
+ * guest RAM) and @dtt_level (1 to COIOMMU_DTT_MAX_LEVEL); other commands
+ * require both to be 0. Until activated, and after DEACTIVATE, every
+ * request is refused (the slot is still completed). DEACTIVATE keeps
+ * what is pinned: only COIOMMU_UNPIN_RANGE or closing the instance
+ * releases those pages then. UNPARK without a PARK fails.
+ *
+ * Errors: -EINVAL (argsz, flags, unknown command, bad level, unaligned
+ * root, non-zero root/level for other commands, UNPARK below 0), -ERANGE
+ * (root outside guest RAM), -EPERM.
+ */
+struct coiommu_command {
+	__u32 argsz;
+	__u32 flags;
+	__u32 cmd;
+	__u32 dtt_level;
+	__u64 dtt_root;
+};
+
+#define COIOMMU_COMMAND		_IO(COIOMMU_TYPE, COIOMMU_BASE + 8)
 
 #endif /* _UAPI_LINUX_COIOMMU_H */

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * coiommu_host: the guest's commands and pin requests.
+ *
+ * Guest memory is hostile. Every value read from it (slot, batch header,
+ * GFN list, DTT entries) is read once, checked, and never followed outside
+ * guest RAM. DTT pages are looked up anew for every request: the guest may
+ * free and reuse them. The notify slot is completed (set to 0) whatever
+ * happens, so a guest never waits forever.
+ *
+ * Runs with current->mm == the VMM's mm: in the ringing vCPU thread, or
+ * in the worker after kthread_use_mm().
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/uaccess.h>
+
+#include <linux/coiommu.h>
+
+#include "coiommu.h"
+
+/* Guest-visible ABI: leaf entry bits and request format. */
+#define DTT_PINNED		BIT(31)
+#define DTT_ACCESSED		BIT(30)
+#define DTT_PRESENT		BIT_ULL(0)
+#define DTT_ADDR_MASK		GENMASK_ULL(51, 12)
+#define DTT_LEAF_BITS		10	/* 1024 u32 per leaf table */
+#define DTT_UPPER_BITS		9	/* 512 u64 per upper table */
+#define REQ_BATCH		BIT_ULL(63)
+#define REQ_MAX_BATCH		BIT(16)	/* pages in one batch request */
+
+struct batch_hdr {
+	u16 bdf;
+	u16 pad[3];
+	u64 nr_pages;
+};
+
+int coiommu_command(struct coiommu_instance *inst, void __user *arg)
+{
+	struct coiommu_command args;
+	u32 argsz;
+	int ret;
+
+	if (get_user(argsz, (u32 __user *)arg))
+		return -EFAULT;
+	if (argsz < sizeof(args))
+		return -EINVAL;
+	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	if (ret)
+		return ret;
+	if (args.flags)
+		return -EINVAL;
+	if (args.cmd != COIOMMU_CMD_ACTIVATE && (args.dtt_root || args.dtt_level))
+		return -EINVAL;
+
+	switch (args.cmd) {
+	case COIOMMU_CMD_ACTIVATE:
+		if (!args.dtt_level || args.dtt_level > COIOMMU_DTT_MAX_LEVEL ||
+		    !args.dtt_root || !PAGE_ALIGNED(args.dtt_root))
+			return -EINVAL;
+		if (args.dtt_root >= COIOMMU_MAX_GPA ||
+		    coiommu_check_ram(inst, args.dtt_root >> PAGE_SHIFT, 1))
+			return -ERANGE;
+		inst->dtt_root = args.dtt_root;
+		inst->dtt_level = args.dtt_level;
+		inst->active = true;
+		return 0;
+	case COIOMMU_CMD_DEACTIVATE:
+		inst->active = false;
+		return 0;
+	case COIOMMU_CMD_PARK:
+		if (inst->parked == INT_MAX)
+			return -EINVAL;
+		inst->parked++;
+		return 0;
+	case COIOMMU_CMD_UNPARK:
+		if (!inst->parked)
+			return -EINVAL;
+		inst->parked--;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The VMM address of [gpa, gpa + len), which must lie in one page of RAM. */
+static unsigned long gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
+				size_t len)
+{
+	struct coiommu_ram *ram;
+
+	if (gpa >= COIOMMU_MAX_GPA ||
+	    (gpa & ~PAGE_MASK) + len > PAGE_SIZE)
+		return 0;
+	ram = coiommu_find_ram(inst, gpa >> PAGE_SHIFT);
+	if (!ram)
+		return 0;
+	return ram->vaddr + (gpa - (ram->gfn << PAGE_SHIFT));
+}
+
+/* Copy @len bytes of guest memory at @gpa, page by page. */
+static int guest_read(struct coiommu_instance *inst, u64 gpa, void *buf,
+		      size_t len)
+{
+	while (len) {
+		size_t n = min_t(size_t, len, PAGE_SIZE - (gpa & ~PAGE_MASK));
+		unsigned long hva = gpa_to_hva(inst, gpa, n);
+
+		if (!hva || copy_from_user(buf, (void __user *)hva, n))
+			return -EFAULT;
+		gpa += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Walk the DTT to the leaf entry of @gfn. Returns its VMM address, or 0
+ * for a hole, a table outside guest RAM, or a GFN the DTT cannot cover.
+ */
+static unsigned long dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn)
+{
+	unsigned int level = inst->dtt_level;
+	unsigned int bits = DTT_LEAF_BITS + DTT_UPPER_BITS * (level - 1);
+	u64 table = inst->dtt_root;
+	unsigned long hva;
+	u64 entry;
+
+	if (bits < 64 && gfn >> bits)
+		return 0;
+	for (; level > 1; level--) {
+		unsigned int shift = DTT_LEAF_BITS + DTT_UPPER_BITS * (level - 2);
+		u64 idx = (gfn >> shift) & (BIT(DTT_UPPER_BITS) - 1);
+
+		hva = gpa_to_hva(inst, table + idx * sizeof(u64), sizeof(u64));
+		if (!hva || get_user(entry, (u64 __user *)hva))
+			return 0;
+		if (!(entry & DTT_PRESENT))
+			return 0;
+		table = entry & DTT_ADDR_MASK;
+	}
+	return gpa_to_hva(inst, table + (gfn & (BIT(DTT_LEAF_BITS) - 1)) *
+			  sizeof(u32), sizeof(u32));
+}
+
+/*
+ * Set PINNED in the leaf entry at @hva with an atomic OR on the page
+ * itself, so that the guest's concurrent atomic updates of the map count
+ * and ACCESSED are never lost.
+ */
+static int dtt_set_pinned(unsigned long hva)
+{
+	struct page *page;
+	void *kaddr;
+
+	if (get_user_pages_fast(hva & PAGE_MASK, 1, FOLL_WRITE, &page) != 1)
+		return -EFAULT;
+	kaddr = kmap_local_page(page);
+	atomic_or(DTT_PINNED, (atomic_t *)(kaddr + offset_in_page(hva)));
+	kunmap_local(kaddr);
+	put_page(page);
+	return 0;
+}
+
+static bool is_endpoint(struct coiommu_instance *inst, u16 bdf)
+{
+	struct coiommu_dev *d;
+
+	list_for_each_entry(d, &inst->devices, node)
+		if (d->bdf == bdf)
+			return true;
+	return false;
+}
+
+/*
+ * Pin the GFNs of @gfns whose @leaf is known (consecutive GFNs pinned as
+ * one run) and tell the guest through PINNED. Returns how many failed.
+ */
+static unsigned int pin_gfns(struct coiommu_instance *inst, const u64 *gfns,
+			     const unsigned long *leaf, unsigned int n)
+{
+	unsigned int i = 0, j, failed = 0;
+
+	while (i < n) {
+		if (!leaf[i]) {
+			failed++;
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < n && leaf[j] && gfns[j] == gfns[j - 1] + 1;)
+			j++;
+		/* Failures show as pages left unpinned, checked below. */
+		coiommu_pin(inst, gfns[i], j - i, 0, false);
+		for (; i < j; i++) {
+			if (!coiommu_is_pinned(inst, gfns[i]) ||
+			    dtt_set_pinned(leaf[i]))
+				failed++;
+		}
+	}
+	return failed;
+}
+
+/* Look up the leaf entries of @n GFNs; 0 for those refused. */
+static void find_leaves(struct coiommu_instance *inst, const u64 *gfns,
+			unsigned long *leaf, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		leaf[i] = 0;
+		if (gfns[i] < COIOMMU_MAX_GPA >> PAGE_SHIFT &&
+		    coiommu_find_ram(inst, gfns[i]))
+			leaf[i] = dtt_leaf_entry(inst, gfns[i]);
+	}
+}
+
+static int serve_batch(struct coiommu_instance *inst, u64 gpa)
+{
+	struct batch_hdr hdr;
+	unsigned int failed = 0;
+	u64 done, n;
+
+	if (!IS_ALIGNED(gpa, 8) || guest_read(inst, gpa, &hdr, sizeof(hdr)))
+		return -EFAULT;
+	if (!is_endpoint(inst, hdr.bdf))
+		return -ENODEV;
+	if (hdr.nr_pages > REQ_MAX_BATCH)
+		return -E2BIG;
+	/* The whole list must be guest RAM before any of it is used. */
+	gpa += sizeof(hdr);
+	if (hdr.nr_pages &&
+	    coiommu_check_ram(inst, gpa >> PAGE_SHIFT,
+			      ((gpa + hdr.nr_pages * sizeof(u64) - 1) >> PAGE_SHIFT) -
+			      (gpa >> PAGE_SHIFT) + 1))
+		return -EFAULT;
+
+	for (done = 0; done < hdr.nr_pages; done += n) {
+		n = min_t(u64, hdr.nr_pages - done, COIOMMU_BATCH);
+		if (guest_read(inst, gpa + done * sizeof(u64), inst->req_gfns,
+			       n * sizeof(u64)))
+			return -EFAULT;
+		find_leaves(inst, inst->req_gfns, inst->req_leaf, n);
+		failed += pin_gfns(inst, inst->req_gfns, inst->req_leaf, n);
+	}
+	return failed ? -EFAULT : 0;
+}
+
+static int serve_request(struct coiommu_instance *inst, u64 req)
+{
+	u64 gfn = req >> 16;
+	unsigned long leaf;
+
+	if (req & REQ_BATCH)
+		return serve_batch(inst, req & ~REQ_BATCH);
+	if (!is_endpoint(inst, req & 0xffff))
+		return -ENODEV;
+	find_leaves(inst, &gfn, &leaf, 1);
+	return pin_gfns(inst, &gfn, &leaf, 1) ? -EFAULT : 0;
+}
+
+/**
+ * coiommu_serve - serve the request in the notify slot of @bell's vCPU
+ * @bell: the doorbell that rang
+ * @path: who serves it, for the statistics
+ *
+ * Whatever happens, the slot ends as 0 once every PINNED bit the request
+ * earned is visible.
+ */
+void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
+{
+	struct coiommu_instance *inst = bell->inst;
+	u64 *slot = &inst->slots[bell->vcpu];
+	int ret = -ENODEV;
+	u64 req;
+
+	mutex_lock(&inst->lock);
+	req = READ_ONCE(*slot);
+	if (!req) {
+		mutex_unlock(&inst->lock);
+		return;
+	}
+	if (inst->active && current->mm == inst->mm)
+		ret = serve_request(inst, req);
+
+	/* PINNED bits (atomic RMWs) before the completion. */
+	smp_mb();
+	WRITE_ONCE(*slot, 0);
+
+	inst->stats.requests++;
+	if (path == COIOMMU_PATH_TASK)
+		inst->stats.served_task++;
+	else
+		inst->stats.served_worker++;
+	if (ret)
+		inst->stats.refused_requests++;
+	mutex_unlock(&inst->lock);
+}

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * libcoiommu: see libcoiommu.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "libcoiommu.h"
+
+static int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+}
+
+int coiommu_open(void)
+{
+	int fd = open("/dev/coiommu", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, COIOMMU_GET_API_VERSION) != COIOMMU_API_VERSION) {
+		close(fd);
+		return -EPROTONOSUPPORT;
+	}
+	return fd;
+}
+
+int coiommu_set_memory(int co, const struct coiommu_region *regions,
+		       unsigned int nr)
+{
+	size_t sz = sizeof(struct coiommu_memory_map) + nr * sizeof(*regions);
+	struct coiommu_memory_map *map = calloc(1, sz);
+	int ret;
+
+	if (!map)
+		return -ENOMEM;
+	map->argsz = sz;
+	map->nr_regions = nr;
+	memcpy(map->regions, regions, nr * sizeof(*regions));
+	ret = xioctl(co, COIOMMU_SET_MEMORY_MAP, map);
+	free(map);
+	return ret;
+}
+
+int coiommu_add_vfio_device(int co, int device_fd, int group_fd, uint16_t bdf)
+{
+	struct coiommu_device d = {
+		.argsz = sizeof(d),
+		.device_fd = device_fd,
+		.group_fd = group_fd,
+		.bdf = bdf,
+	};
+
+	return xioctl(co, COIOMMU_ADD_DEVICE, &d);
+}
+
+static int range_ioctl(int co, unsigned long cmd, uint64_t gpa, uint64_t size)
+{
+	struct coiommu_range r = { .argsz = sizeof(r), .gpa = gpa, .size = size };
+
+	return xioctl(co, cmd, &r);
+}
+
+int coiommu_pin_range(int co, uint64_t gpa, uint64_t size)
+{
+	return range_ioctl(co, COIOMMU_PIN_RANGE, gpa, size);
+}
+
+int coiommu_unpin_range(int co, uint64_t gpa, uint64_t size)
+{
+	return range_ioctl(co, COIOMMU_UNPIN_RANGE, gpa, size);
+}
+
+int coiommu_get_stats(int co, struct coiommu_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->argsz = sizeof(*st);
+	return xioctl(co, COIOMMU_GET_STATS, st);
+}
+
+int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
+		    uint32_t dtt_level)
+{
+	struct coiommu_command c = {
+		.argsz = sizeof(c),
+		.cmd = cmd,
+		.dtt_root = dtt_root,
+		.dtt_level = dtt_level,
+	};
+
+	return xioctl(co, COIOMMU_COMMAND, &c);
+}
+
+static int ioeventfd(int vm_fd, uint64_t gpa, int efd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = gpa,
+		.len = 1,
+		.fd = efd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	return xioctl(vm_fd, KVM_IOEVENTFD, &io);
+}
+
+int coiommu_attach_doorbells(int co, struct coiommu_doorbells *db, int vm_fd,
+			     uint64_t bar0_gpa, void *slots,
+			     unsigned int nr_vcpus)
+{
+	struct coiommu_notify n = {
+		.argsz = sizeof(n),
+		.nr_vcpus = nr_vcpus,
+		.slots_vaddr = (uintptr_t)slots,
+	};
+	unsigned int i;
+	int ret;
+
+	memset(db, 0, sizeof(*db));
+	db->vm_fd = vm_fd;
+	db->trigger_gpa = bar0_gpa + COIOMMU_BAR0_TRIGGER;
+	db->eventfds = malloc(nr_vcpus * sizeof(int));
+	if (!db->eventfds)
+		return -ENOMEM;
+	ret = xioctl(co, COIOMMU_SET_NOTIFY, &n);
+	if (ret)
+		goto err;
+	for (i = 0; i < nr_vcpus; i++) {
+		struct coiommu_doorbell b = { .argsz = sizeof(b), .vcpu = i };
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+		if (efd < 0) {
+			ret = -errno;
+			goto err;
+		}
+		db->eventfds[db->nr_vcpus++] = efd;
+		ret = ioeventfd(vm_fd, db->trigger_gpa + i, efd, true);
+		if (ret) {
+			close(efd);
+			db->nr_vcpus--;
+			goto err;
+		}
+		b.eventfd = efd;
+		ret = xioctl(co, COIOMMU_SET_DOORBELL, &b);
+		if (ret)
+			goto err;
+	}
+	return 0;
+err:
+	coiommu_detach_doorbells(db);
+	return ret;
+}
+
+void coiommu_detach_doorbells(struct coiommu_doorbells *db)
+{
+	unsigned int i;
+
+	for (i = 0; i < db->nr_vcpus; i++) {
+		ioeventfd(db->vm_fd, db->trigger_gpa + i, db->eventfds[i], false);
+		close(db->eventfds[i]);
+	}
+	free(db->eventfds);
+	db->eventfds = NULL;
+	db->nr_vcpus = 0;
+}
