@@ -41,13 +41,20 @@ module:
 tests: kernel-cache
 	$(MAKE) -C selftests/coiommu OUT=$(BUILD)/selftests KSRC=$(KSRC)
 
-TOOLS_CFLAGS := -O2 -g -Wall -Wextra -static -I$(CURDIR)/uapi
+TOOLS_CFLAGS := -O2 -g -Wall -Wextra -static -I$(CURDIR)/uapi \
+		-I$(CURDIR)/tools/lib
+LIBCOIOMMU   := tools/lib/libcoiommu.c tools/lib/libcoiommu.h
 
-tools: $(BUILD)/tools/coiommuctl
+tools: $(BUILD)/tools/coiommuctl $(BUILD)/tools/coiommu-sample
 
-$(BUILD)/tools/%: tools/%/*.c uapi/linux/coiommu.h
+$(BUILD)/tools/coiommuctl: tools/coiommuctl/coiommuctl.c uapi/linux/coiommu.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOLS_CFLAGS) $(filter %.c,$^) -o $@
+
+$(BUILD)/tools/coiommu-sample: tools/samples/coiommu_sample.c \
+		tools/samples/sample_guest.S $(LIBCOIOMMU) uapi/linux/coiommu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOLS_CFLAGS) $(filter %.c %.S,$^) -o $@
 
 initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio

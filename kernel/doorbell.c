@@ -184,8 +184,12 @@ static int coiommu_bell_wake(wait_queue_entry_t *wait, unsigned int mode,
 		coiommu_bell_ring(bell);
 	}
 	if (events & EPOLLHUP) {
-		/* The eventfd is being closed: detach for good. */
-		__remove_wait_queue(bell->wqh, &bell->wait);
+		/*
+		 * The eventfd is being closed: detach for good. Our reference
+		 * keeps its wait queue, so release removes the entry again;
+		 * leave it self-linked for that.
+		 */
+		list_del_init(&bell->wait.entry);
 		set_bit(COIOMMU_BELL_HUP, &bell->flags);
 	}
 	return 0;
