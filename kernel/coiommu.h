@@ -35,6 +35,36 @@ struct coiommu_chunk {
 /* Page state bits. */
 #define COIOMMU_PS_PINNED	BIT(7)	/* pinned, charged, mapped in every domain */
 #define COIOMMU_PS_HELD		BIT(6)	/* pinned by the VMM (COIOMMU_PIN_RANGE) */
+#define COIOMMU_PS_NEW		BIT(5)	/* pinned by the running coiommu_pin() */
+#define COIOMMU_PS_OLD		BIT(4)	/* unpinner: old generation */
+#define COIOMMU_PS_AGE		GENMASK(3, 0)	/* unpinner: passes found busy */
+#define COIOMMU_MAX_OLD_EVERY	15
+
+/* Why pages are unpinned, for the statistics. */
+enum coiommu_cause {
+	COIOMMU_UNPIN_VMM,
+	COIOMMU_UNPIN_LAZY,
+	COIOMMU_UNPIN_SHRINKER,
+	COIOMMU_UNPIN_FORCED,
+	COIOMMU_UNPIN_CLOSE,
+	COIOMMU_NR_CAUSES,
+};
+
+#define COIOMMU_LAT_BUCKETS	16
+
+/* Guest-visible ABI: the DMA Tracking Table. */
+#define DTT_MAPCOUNT		GENMASK(15, 0)
+#define DTT_ACCESSED		BIT(30)
+#define DTT_PINNED		BIT(31)
+#define DTT_PRESENT		BIT_ULL(0)
+#define DTT_ADDR_MASK		GENMASK_ULL(51, 12)
+#define DTT_LEAF_BITS		10	/* 1024 u32 per leaf table */
+#define DTT_UPPER_BITS		9	/* 512 u64 per upper table */
+
+static inline unsigned int dtt_leaf_index(u64 gfn)
+{
+	return gfn & (BIT(DTT_LEAF_BITS) - 1);
+}
 
 /**
  * struct coiommu_ram - one region of guest RAM
@@ -96,6 +126,12 @@ struct coiommu_stats_k {
 	u64 served_task;
 	u64 served_worker;
 	u64 refused_requests;
+	u64 unpins_by[COIOMMU_NR_CAUSES];
+	u64 scans;
+	u64 scanned;
+	u64 nr_old;
+	u64 nr_held;
+	u64 lat_hist[COIOMMU_LAT_BUCKETS];
 };
 
 /* coiommu_bell.flags */
@@ -113,6 +149,7 @@ struct coiommu_stats_k {
  * @pt: to get onto @wqh through vfs_poll()
  * @twork: queued on the ringing thread; one per vCPU, queued once at most
  * @flags: COIOMMU_BELL_*
+ * @rung_ns: when it last rang (ktime_get_ns()), for the latency histogram
  */
 struct coiommu_bell {
 	struct coiommu_instance *inst;
@@ -123,6 +160,7 @@ struct coiommu_bell {
 	poll_table pt;
 	struct callback_head twork;
 	unsigned long flags;
+	u64 rung_ns;
 };
 
 /* How a request reached coiommu_serve(). */
@@ -162,6 +200,17 @@ enum coiommu_path {
  * @parked: nesting count of the guest's park commands
  * @req_gfns: scratch: GFNs of a batch request, COIOMMU_BATCH of them
  * @req_leaf: scratch: VMM address of each one's DTT leaf entry
+ * @node: in the list of all instances (for the shrinker)
+ * @scan_work: the unpinner's periodic pass
+ * @period_ms: unpinner policy, see struct coiommu_unpin_policy
+ * @old_every: unpinner policy
+ * @pass_pages: unpinner policy
+ * @scan_ram: unpinner cursor: region
+ * @scan_idx: unpinner cursor: page in the region
+ * @sweeps: completed sweeps of the unpinner over all pinned pages
+ * @in_reclaim: running under the shrinker: take no lock that may wait
+ * @uncharge_pending: locked_vm still to return (deferred in reclaim)
+ * @debugfs: this instance's debugfs file
  */
 struct coiommu_instance {
 	u64 id;
@@ -193,6 +242,18 @@ struct coiommu_instance {
 	int parked;
 	u64 *req_gfns;
 	unsigned long *req_leaf;
+
+	struct list_head node;
+	struct delayed_work scan_work;
+	unsigned int period_ms;
+	unsigned int old_every;
+	unsigned int pass_pages;
+	unsigned int scan_ram;
+	u64 scan_idx;
+	u64 sweeps;
+	bool in_reclaim;
+	atomic_long_t uncharge_pending;
+	struct dentry *debugfs;
 };
 
 /* mem.c */
@@ -219,13 +280,38 @@ void coiommu_work(struct work_struct *work);
 /* request.c */
 int coiommu_command(struct coiommu_instance *inst, void __user *arg);
 void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path);
+unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
+				 size_t len);
+u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
+			   unsigned int gup_flags);
+
+/* unpin.c */
+void coiommu_unpin_init(struct coiommu_instance *inst);
+void coiommu_schedule_scan(struct coiommu_instance *inst);
+void coiommu_scan_work(struct work_struct *work);
+long coiommu_vmm_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages);
+int coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg);
+int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
+			 void __user *arg);
+int coiommu_shrinker_init(void);
+void coiommu_shrinker_exit(void);
+void coiommu_instance_list_add(struct coiommu_instance *inst);
+void coiommu_instance_list_del(struct coiommu_instance *inst);
+
+/* debugfs.c */
+void coiommu_debugfs_init(void);
+void coiommu_debugfs_exit(void);
+void coiommu_debugfs_add(struct coiommu_instance *inst);
+void coiommu_debugfs_del(struct coiommu_instance *inst);
 
 /* pin.c */
 int coiommu_account(struct coiommu_instance *inst, long npages);
 bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn);
 long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		 u8 flags, bool all_or_nothing);
-void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages);
+void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
+		   enum coiommu_cause cause);
+u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn);
 void coiommu_unpin_all(struct coiommu_instance *inst);
 int coiommu_map_pinned(struct coiommu_instance *inst,
 		       struct coiommu_domain *dom);

@@ -33,6 +33,7 @@
 #include <linux/coiommu.h>
 
 #include "coiommu.h"
+#include "trace.h"
 
 static bool task_work_path = true;
 module_param(task_work_path, bool, 0644);
@@ -154,6 +155,7 @@ static void coiommu_bell_ring(struct coiommu_bell *bell)
 {
 	struct coiommu_instance *inst = bell->inst;
 
+	WRITE_ONCE(bell->rung_ns, ktime_get_ns());
 	if (READ_ONCE(task_work_path) && current->mm == inst->mm &&
 	    !(current->flags & (PF_KTHREAD | PF_EXITING))) {
 		/* Queued already: it reads the slot after this write. */
@@ -162,12 +164,15 @@ static void coiommu_bell_ring(struct coiommu_bell *bell)
 		/* Fails only while the instance is being released. */
 		if (get_file_rcu(inst->file)) {
 			init_task_work(&bell->twork, coiommu_bell_task_work);
-			if (!task_work_add(current, &bell->twork, TWA_RESUME))
+			if (!task_work_add(current, &bell->twork, TWA_RESUME)) {
+				trace_coiommu_doorbell(inst->id, bell->vcpu, true);
 				return;
+			}
 			fput(inst->file);
 		}
 		clear_bit(COIOMMU_BELL_TW_QUEUED, &bell->flags);
 	}
+	trace_coiommu_doorbell(inst->id, bell->vcpu, false);
 	coiommu_queue_worker(bell);
 }
 
@@ -255,8 +260,10 @@ int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 	events = vfs_poll(f.file, &bell->pt);
 	fdput(f);
 	/* Rung before we were listening: the worker takes it. */
-	if (events & EPOLLIN)
+	if (events & EPOLLIN) {
+		WRITE_ONCE(bell->rung_ns, ktime_get_ns());
 		coiommu_queue_worker(bell);
+	}
 	return 0;
 }
 

@@ -24,6 +24,9 @@
 
 #include "coiommu.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 static atomic64_t coiommu_next_id = ATOMIC64_INIT(0);
 
 static int coiommu_open(struct inode *inode, struct file *file)
@@ -56,6 +59,7 @@ static int coiommu_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&inst->devices);
 	INIT_LIST_HEAD(&inst->domains);
 	INIT_WORK(&inst->work, coiommu_work);
+	coiommu_unpin_init(inst);
 	inst->file = file;
 	mmgrab(current->mm);
 	inst->mm = current->mm;
@@ -63,6 +67,8 @@ static int coiommu_open(struct inode *inode, struct file *file)
 	inst->owner_tgid = task_tgid_nr(current);
 	inst->lock_cap = capable(CAP_IPC_LOCK);
 	file->private_data = inst;
+	coiommu_debugfs_add(inst);
+	coiommu_instance_list_add(inst);
 	return 0;
 }
 
@@ -75,8 +81,11 @@ static int coiommu_release(struct inode *inode, struct file *file)
 {
 	struct coiommu_instance *inst = file->private_data;
 
-	/* No request is served after this (the worker takes the lock). */
+	/* Out of the shrinker's reach; no more requests, no more scans. */
+	coiommu_instance_list_del(inst);
 	coiommu_detach_doorbells(inst);
+	cancel_delayed_work_sync(&inst->scan_work);
+	coiommu_debugfs_del(inst);
 
 	mutex_lock(&inst->lock);
 	coiommu_unpin_all(inst);
@@ -128,13 +137,9 @@ static long coiommu_ioctl_range(struct coiommu_instance *inst,
 		ret = coiommu_check_ram(inst, gfn, npages);
 	if (ret)
 		return ret;
-	if (cmd == COIOMMU_PIN_RANGE) {
-		ret = coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD, true);
-	} else {
-		coiommu_unpin(inst, gfn, npages);
-		ret = 0;
-	}
-	return ret;
+	if (cmd == COIOMMU_PIN_RANGE)
+		return coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD, true);
+	return coiommu_vmm_unpin(inst, gfn, npages);
 }
 
 static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
@@ -161,6 +166,16 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.served_task = inst->stats.served_task;
 	st.served_worker = inst->stats.served_worker;
 	st.refused_requests = inst->stats.refused_requests;
+	st.unpins_vmm = inst->stats.unpins_by[COIOMMU_UNPIN_VMM];
+	st.unpins_lazy = inst->stats.unpins_by[COIOMMU_UNPIN_LAZY];
+	st.unpins_shrinker = inst->stats.unpins_by[COIOMMU_UNPIN_SHRINKER];
+	st.unpins_forced = inst->stats.unpins_by[COIOMMU_UNPIN_FORCED];
+	st.scans = inst->stats.scans;
+	st.scanned_pages = inst->stats.scanned;
+	st.old_pages = inst->stats.nr_old;
+	st.held_pages = inst->stats.nr_held;
+	BUILD_BUG_ON(ARRAY_SIZE(st.latency_hist) != COIOMMU_LAT_BUCKETS);
+	memcpy(st.latency_hist, inst->stats.lat_hist, sizeof(st.latency_hist));
 	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
@@ -183,6 +198,9 @@ static long coiommu_ioctl(struct file *file, unsigned int cmd,
 	case COIOMMU_SET_NOTIFY:
 	case COIOMMU_SET_DOORBELL:
 	case COIOMMU_COMMAND:
+	case COIOMMU_GET_UNPIN_POLICY:
+	case COIOMMU_SET_UNPIN_POLICY:
+	case COIOMMU_FORCE_UNPIN:
 		break;
 	default:
 		return -ENOTTY;
@@ -214,6 +232,13 @@ static long coiommu_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case COIOMMU_COMMAND:
 		ret = coiommu_command(inst, uarg);
+		break;
+	case COIOMMU_GET_UNPIN_POLICY:
+	case COIOMMU_SET_UNPIN_POLICY:
+		ret = coiommu_unpin_policy(inst, cmd, uarg);
+		break;
+	case COIOMMU_FORCE_UNPIN:
+		ret = coiommu_force_unpin(inst, uarg);
 		break;
 	default:
 		ret = coiommu_get_stats(inst, uarg);
@@ -252,12 +277,29 @@ static struct miscdevice coiommu_misc = {
 
 static int __init coiommu_init(void)
 {
-	return misc_register(&coiommu_misc);
+	int ret;
+
+	coiommu_debugfs_init();
+	ret = coiommu_shrinker_init();
+	if (ret)
+		goto err_debugfs;
+	ret = misc_register(&coiommu_misc);
+	if (ret)
+		goto err_shrinker;
+	return 0;
+
+err_shrinker:
+	coiommu_shrinker_exit();
+err_debugfs:
+	coiommu_debugfs_exit();
+	return ret;
 }
 
 static void __exit coiommu_exit(void)
 {
 	misc_deregister(&coiommu_misc);
+	coiommu_shrinker_exit();
+	coiommu_debugfs_exit();
 }
 
 module_init(coiommu_init);

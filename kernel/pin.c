@@ -12,25 +12,39 @@
 #include <linux/sched/signal.h>
 
 #include "coiommu.h"
-
-/* Set on pages pinned by the running coiommu_pin() call only. */
-#define COIOMMU_PS_NEW		BIT(0)
+#include "trace.h"
 
 static u64 gfn_iova(u64 gfn)
 {
 	return gfn << PAGE_SHIFT;
 }
 
-/* Charge (@npages > 0) or return (< 0) locked_vm of the VMM. */
+/*
+ * Charge (@npages > 0) or return (< 0) locked_vm of the VMM. Under the
+ * shrinker, where waiting for mmap_lock could deadlock (the reclaiming
+ * task may hold it), a return that cannot take the lock at once is
+ * deferred to the next call.
+ */
 int coiommu_account(struct coiommu_instance *inst, long npages)
 {
-	int ret;
+	long pending;
+	int ret = 0;
 
-	if (!npages)
-		return 0;
-	mmap_write_lock(inst->mm);
-	ret = __account_locked_vm(inst->mm, abs(npages), npages > 0,
-				  inst->task, inst->lock_cap);
+	if (npages < 0 && inst->in_reclaim) {
+		if (!mmap_write_trylock(inst->mm)) {
+			atomic_long_add(-npages, &inst->uncharge_pending);
+			return 0;
+		}
+	} else {
+		mmap_write_lock(inst->mm);
+	}
+	pending = atomic_long_xchg(&inst->uncharge_pending, 0);
+	if (pending)
+		__account_locked_vm(inst->mm, pending, false, inst->task,
+				    inst->lock_cap);
+	if (npages)
+		ret = __account_locked_vm(inst->mm, abs(npages), npages > 0,
+					  inst->task, inst->lock_cap);
 	mmap_write_unlock(inst->mm);
 	return ret;
 }
@@ -79,8 +93,10 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	int ret;
 
 	ret = coiommu_account(inst, n);
-	if (ret)
+	if (ret) {
+		trace_coiommu_pin(inst->id, ram->gfn + idx, n, ret);
 		return ret;
+	}
 
 	mmap_read_lock(inst->mm);
 	got = pin_user_pages_remote(inst->mm, ram->vaddr + idx * PAGE_SIZE, n,
@@ -110,9 +126,11 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	count_pinned(inst, i);
 	if (i < got)
 		unpin_user_pages(pages + i, got - i);
-	coiommu_account(inst, -(long)(n - i));
+	if (n - i)
+		coiommu_account(inst, -(long)(n - i));
 	if (!ret && got < n)
 		ret = -EFAULT;
+	trace_coiommu_pin(inst->id, ram->gfn + idx, i, ret);
 	return ret;
 }
 
@@ -132,6 +150,18 @@ bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
 	return ram && page_pinned(inst, ram, gfn - ram->gfn);
 }
 
+/* The state byte of @gfn if it is pinned, else NULL. */
+u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
+{
+	struct coiommu_ram *ram = coiommu_find_ram(inst, gfn);
+	u8 *st;
+
+	if (!ram)
+		return NULL;
+	st = coiommu_state(ram, gfn - ram->gfn, false, inst);
+	return st && (*st & COIOMMU_PS_PINNED) ? st : NULL;
+}
+
 /*
  * Unpin a run of @n pinned pages of @ram from @idx: read their physical
  * pages back from the IOMMU, unmap them from every domain (iommu_unmap()
@@ -139,7 +169,7 @@ bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
  * locked_vm charge.
  */
 static void unpin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
-		      u64 idx, unsigned long n)
+		      u64 idx, unsigned long n, enum coiommu_cause cause)
 {
 	struct coiommu_domain *first, *dom;
 	struct page **pages = inst->pages;
@@ -162,16 +192,25 @@ static void unpin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	unpin_user_pages_dirty_lock(pages, nr, true);
 
 	for (i = 0; i < n; i++) {
-		*coiommu_state(ram, idx + i, false, inst) = 0;
+		u8 *st = coiommu_state(ram, idx + i, false, inst);
+
+		if (*st & COIOMMU_PS_HELD)
+			inst->stats.nr_held--;
+		if (*st & COIOMMU_PS_OLD)
+			inst->stats.nr_old--;
+		*st = 0;
 		coiommu_state_put(inst, ram, idx + i);
 	}
 	inst->stats.pinned -= n;
 	inst->stats.unpins += n;
+	inst->stats.unpins_by[cause] += n;
 	coiommu_account(inst, -(long)n);
+	trace_coiommu_unpin(inst->id, ram->gfn + idx, n, cause);
 }
 
 /* Unpin every pinned page of [gfn, gfn + npages), all guest RAM. */
-void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages)
+void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
+		   enum coiommu_cause cause)
 {
 	u64 end = gfn + npages;
 
@@ -185,7 +224,7 @@ void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages)
 		       page_pinned(inst, ram, idx + run))
 			run++;
 		if (run) {
-			unpin_run(inst, ram, idx, run);
+			unpin_run(inst, ram, idx, run, cause);
 			gfn += run;
 		} else {
 			gfn++;
@@ -198,7 +237,8 @@ void coiommu_unpin_all(struct coiommu_instance *inst)
 	unsigned int i;
 
 	for (i = 0; i < inst->nr_ram && inst->stats.pinned; i++)
-		coiommu_unpin(inst, inst->ram[i].gfn, inst->ram[i].npages);
+		coiommu_unpin(inst, inst->ram[i].gfn, inst->ram[i].npages,
+			      COIOMMU_UNPIN_CLOSE);
 }
 
 /*
@@ -228,12 +268,16 @@ static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			if (run)
 				break;
 			*st &= ~COIOMMU_PS_NEW;
-			if (!undo)
+			if (!undo) {
+				if ((flags & COIOMMU_PS_HELD) &&
+				    !(*st & COIOMMU_PS_HELD))
+					inst->stats.nr_held++;
 				*st |= flags;
+			}
 			break;
 		}
 		if (run)
-			unpin_run(inst, ram, idx, run);
+			unpin_run(inst, ram, idx, run, COIOMMU_UNPIN_VMM);
 		gfn += max(run, 1UL);
 	}
 }

@@ -20,14 +20,8 @@
 #include <linux/coiommu.h>
 
 #include "coiommu.h"
+#include "trace.h"
 
-/* Guest-visible ABI: leaf entry bits and request format. */
-#define DTT_PINNED		BIT(31)
-#define DTT_ACCESSED		BIT(30)
-#define DTT_PRESENT		BIT_ULL(0)
-#define DTT_ADDR_MASK		GENMASK_ULL(51, 12)
-#define DTT_LEAF_BITS		10	/* 1024 u32 per leaf table */
-#define DTT_UPPER_BITS		9	/* 512 u64 per upper table */
 #define REQ_BATCH		BIT_ULL(63)
 #define REQ_MAX_BATCH		BIT(16)	/* pages in one batch request */
 
@@ -66,6 +60,7 @@ int coiommu_command(struct coiommu_instance *inst, void __user *arg)
 		inst->dtt_root = args.dtt_root;
 		inst->dtt_level = args.dtt_level;
 		inst->active = true;
+		coiommu_schedule_scan(inst);
 		return 0;
 	case COIOMMU_CMD_DEACTIVATE:
 		inst->active = false;
@@ -86,8 +81,8 @@ int coiommu_command(struct coiommu_instance *inst, void __user *arg)
 }
 
 /* The VMM address of [gpa, gpa + len), which must lie in one page of RAM. */
-static unsigned long gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
-				size_t len)
+unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
+				 size_t len)
 {
 	struct coiommu_ram *ram;
 
@@ -106,7 +101,7 @@ static int guest_read(struct coiommu_instance *inst, u64 gpa, void *buf,
 {
 	while (len) {
 		size_t n = min_t(size_t, len, PAGE_SIZE - (gpa & ~PAGE_MASK));
-		unsigned long hva = gpa_to_hva(inst, gpa, n);
+		unsigned long hva = coiommu_gpa_to_hva(inst, gpa, n);
 
 		if (!hva || copy_from_user(buf, (void __user *)hva, n))
 			return -EFAULT;
@@ -118,16 +113,50 @@ static int guest_read(struct coiommu_instance *inst, u64 gpa, void *buf,
 }
 
 /*
- * Walk the DTT to the leaf entry of @gfn. Returns its VMM address, or 0
- * for a hole, a table outside guest RAM, or a GFN the DTT cannot cover.
+ * Read the DTT's u64 at guest physical @gpa: with get_user() in the VMM's
+ * own context, else (@remote) through a page reference on the VMM's mm,
+ * whose mmap_lock the caller holds; @gup_flags may add FOLL_NOFAULT.
  */
-static unsigned long dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn)
+static int dtt_read(struct coiommu_instance *inst, u64 gpa, u64 *val,
+		    bool remote, unsigned int gup_flags)
+{
+	unsigned long hva = coiommu_gpa_to_hva(inst, gpa, sizeof(u64));
+	struct page *page;
+	void *kaddr;
+
+	if (!hva)
+		return -ENOENT;
+	if (!remote)
+		return get_user(*val, (u64 __user *)hva) ? -EFAULT : 0;
+	if (get_user_pages_remote(inst->mm, hva, 1, gup_flags, &page, NULL,
+				  NULL) != 1)
+		return -EFAULT;
+	kaddr = kmap_local_page(page);
+	*val = READ_ONCE(*(u64 *)(kaddr + offset_in_page(hva)));
+	kunmap_local(kaddr);
+	put_page(page);
+	return 0;
+}
+
+/**
+ * coiommu_dtt_leaf_table - walk the DTT to the leaf table of @gfn
+ * @inst: the instance, active
+ * @gfn: the guest frame
+ * @remote: read through page references (see dtt_read())
+ * @gup_flags: extra GUP flags when @remote
+ *
+ * Return: the leaf table's guest physical address; 0 for a hole (an upper
+ * entry not present, or pointing outside guest RAM) or a GFN the DTT
+ * cannot cover; -EFAULT (as u64) when an upper table could not be read.
+ */
+u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
+			   unsigned int gup_flags)
 {
 	unsigned int level = inst->dtt_level;
 	unsigned int bits = DTT_LEAF_BITS + DTT_UPPER_BITS * (level - 1);
 	u64 table = inst->dtt_root;
-	unsigned long hva;
 	u64 entry;
+	int ret;
 
 	if (bits < 64 && gfn >> bits)
 		return 0;
@@ -135,15 +164,26 @@ static unsigned long dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn)
 		unsigned int shift = DTT_LEAF_BITS + DTT_UPPER_BITS * (level - 2);
 		u64 idx = (gfn >> shift) & (BIT(DTT_UPPER_BITS) - 1);
 
-		hva = gpa_to_hva(inst, table + idx * sizeof(u64), sizeof(u64));
-		if (!hva || get_user(entry, (u64 __user *)hva))
-			return 0;
+		ret = dtt_read(inst, table + idx * sizeof(u64), &entry, remote,
+			       gup_flags);
+		if (ret)
+			return ret == -ENOENT ? 0 : (u64)-EFAULT;
 		if (!(entry & DTT_PRESENT))
 			return 0;
 		table = entry & DTT_ADDR_MASK;
 	}
-	return gpa_to_hva(inst, table + (gfn & (BIT(DTT_LEAF_BITS) - 1)) *
-			  sizeof(u32), sizeof(u32));
+	return coiommu_gpa_to_hva(inst, table, PAGE_SIZE) ? table : 0;
+}
+
+/* The VMM address of @gfn's leaf entry, or 0 (hole, unreadable). */
+static unsigned long dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn)
+{
+	u64 table = coiommu_dtt_leaf_table(inst, gfn, false, 0);
+
+	if (!table || IS_ERR_VALUE(table))
+		return 0;
+	return coiommu_gpa_to_hva(inst, table + dtt_leaf_index(gfn) *
+				  sizeof(u32), sizeof(u32));
 }
 
 /*
@@ -274,7 +314,7 @@ void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
 	struct coiommu_instance *inst = bell->inst;
 	u64 *slot = &inst->slots[bell->vcpu];
 	int ret = -ENODEV;
-	u64 req;
+	u64 req, ns;
 
 	mutex_lock(&inst->lock);
 	req = READ_ONCE(*slot);
@@ -289,6 +329,13 @@ void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
 	smp_mb();
 	WRITE_ONCE(*slot, 0);
 
+	ns = ktime_get_ns() - READ_ONCE(bell->rung_ns);
+	inst->stats.lat_hist[min_t(unsigned int,
+				   ns < NSEC_PER_USEC ? 0 : ilog2(ns / NSEC_PER_USEC) + 1,
+				   COIOMMU_LAT_BUCKETS - 1)]++;
+	trace_coiommu_request(inst->id, bell->vcpu, req, ret, ns);
+	if (ret)
+		trace_coiommu_refuse(inst->id, bell->vcpu, req, ret);
 	inst->stats.requests++;
 	if (path == COIOMMU_PATH_TASK)
 		inst->stats.served_task++;

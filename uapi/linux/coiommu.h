@@ -159,9 +159,14 @@ struct coiommu_range {
 /**
  * COIOMMU_UNPIN_RANGE - _IO(COIOMMU_TYPE, COIOMMU_BASE + 4)
  *
- * Unmap and unpin every pinned page of the range from every domain (the
- * IOTLB is flushed before a page is released) and return its locked_vm
- * charge. Pages of the range that are not pinned are skipped.
+ * Drop the VMM's hold on every page of the range. Each pinned page that
+ * the guest does not track is unmapped from every domain (the IOTLB is
+ * flushed before the page is released), unpinned, and its locked_vm
+ * charge returned. Once the guest activated the device, a page is
+ * released only by the unpin rule (its DTT entry is exactly PINNED and
+ * becomes 0, or it has no DTT entry); a page the guest still maps or
+ * recently accessed stays pinned for the guest, under the unpinner's
+ * care. Pages of the range that are not pinned are skipped.
  *
  * Errors: -EINVAL (argsz, flags, unaligned or empty range, overflow),
  * -ERANGE (not all of the range is guest RAM), -EPERM.
@@ -182,6 +187,16 @@ struct coiommu_range {
  * @served_task: of those, served in the ringing vCPU thread (task work)
  * @served_worker: of those, served by the instance's worker
  * @refused_requests: guest requests refused in whole or in part
+ * @unpins_vmm: pages unpinned by COIOMMU_UNPIN_RANGE
+ * @unpins_lazy: pages unpinned by the background unpinner
+ * @unpins_shrinker: pages unpinned under host memory pressure
+ * @unpins_forced: pages unpinned by COIOMMU_FORCE_UNPIN
+ * @scans: passes of the unpinner
+ * @scanned_pages: pinned pages the unpinner looked at
+ * @old_pages: pinned pages now in the old generation
+ * @held_pages: pinned pages held by COIOMMU_PIN_RANGE
+ * @latency_hist: guest requests by time from doorbell to completion:
+ *	[0] below 1 us, [i] from 2^(i-1) to 2^i us, [15] 16384 us or more
  */
 struct coiommu_stats {
 	__u32 argsz;
@@ -198,6 +213,15 @@ struct coiommu_stats {
 	__u64 served_task;
 	__u64 served_worker;
 	__u64 refused_requests;
+	__u64 unpins_vmm;
+	__u64 unpins_lazy;
+	__u64 unpins_shrinker;
+	__u64 unpins_forced;
+	__u64 scans;
+	__u64 scanned_pages;
+	__u64 old_pages;
+	__u64 held_pages;
+	__u64 latency_hist[16];
 };
 
 /**
@@ -301,5 +325,60 @@ struct coiommu_command {
 };
 
 #define COIOMMU_COMMAND		_IO(COIOMMU_TYPE, COIOMMU_BASE + 8)
+
+/**
+ * struct coiommu_unpin_policy - the background unpinner of an instance
+ * @period_ms: a pass every @period_ms milliseconds; 0 turns it off
+ * @old_every: a page found busy in @old_every passes in a row moves to
+ *	the old generation, which is looked at every @old_every-th sweep
+ *	only (1 to 15)
+ * @pass_pages: at most this many pinned pages are looked at per pass
+ *	(a sweep over all pinned pages may take several passes), at least 1
+ * @pad: must be 0
+ *
+ * New instances start with the module parameters unpin_period_ms,
+ * unpin_old_every and unpin_pass_pages.
+ */
+struct coiommu_unpin_policy {
+	__u32 argsz;
+	__u32 flags;
+	__u32 period_ms;
+	__u32 old_every;
+	__u32 pass_pages;
+	__u32 pad;
+};
+
+/* Errors: -EINVAL (argsz, flags, pad, values out of range), -EPERM. */
+#define COIOMMU_GET_UNPIN_POLICY _IO(COIOMMU_TYPE, COIOMMU_BASE + 9)
+#define COIOMMU_SET_UNPIN_POLICY _IO(COIOMMU_TYPE, COIOMMU_BASE + 10)
+
+/**
+ * COIOMMU_FORCE_UNPIN - _IO(COIOMMU_TYPE, COIOMMU_BASE + 11)
+ *
+ * For balloon inflation and free page reporting: release every pinned
+ * page of [@gpa, @gpa + @size) that the guest does not map now, whether
+ * it accessed it recently or not (the DTT entry has map count 0: PINNED
+ * and ACCESSED are replaced by 0 atomically), and every page the guest
+ * does not track; the VMM's hold is dropped too. Pages the guest still
+ * maps stay pinned and are reported: bit i of the bitmap at @busy_bitmap
+ * (if not 0; (@size / 4096 + 7) / 8 bytes, written in full) is set when
+ * page @gpa + i * 4096 stays pinned for that reason.
+ *
+ * @nr_released and @nr_busy are set on return.
+ *
+ * Errors: -EINVAL (argsz, flags, unaligned or empty range), -ERANGE (not
+ * guest RAM), -EFAULT (@busy_bitmap not writable), -EPERM.
+ */
+struct coiommu_force_unpin {
+	__u32 argsz;
+	__u32 flags;
+	__u64 gpa;
+	__u64 size;
+	__u64 busy_bitmap;
+	__u64 nr_released;
+	__u64 nr_busy;
+};
+
+#define COIOMMU_FORCE_UNPIN	_IO(COIOMMU_TYPE, COIOMMU_BASE + 11)
 
 #endif /* _UAPI_LINUX_COIOMMU_H */

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * coiommu_host: /sys/kernel/debug/coiommu/<instance>, one read-only file
+ * per instance with its counters, unpinner policy and request latencies.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+
+#include "coiommu.h"
+
+static struct dentry *coiommu_debugfs_root;
+
+static const char * const cause_names[COIOMMU_NR_CAUSES] = {
+	"vmm", "lazy", "shrinker", "forced", "close",
+};
+
+static int instance_show(struct seq_file *m, void *v)
+{
+	struct coiommu_instance *inst = m->private;
+	struct coiommu_stats_k *s = &inst->stats;
+	unsigned int i;
+
+	mutex_lock(&inst->lock);
+	seq_printf(m, "owner_tgid %d\n", inst->owner_tgid);
+	seq_printf(m, "active %d\nparked %d\n", inst->active, inst->parked);
+	seq_printf(m, "devices %u\ndomains %u\nvcpus %u\n", inst->nr_devices,
+		   inst->nr_domains, inst->nr_vcpus);
+	seq_printf(m, "pinned %llu\npeak %llu\nheld %llu\nold %llu\n",
+		   s->pinned, s->peak, s->nr_held, s->nr_old);
+	seq_printf(m, "pins %llu\nunpins %llu\n", s->pins, s->unpins);
+	for (i = 0; i < COIOMMU_NR_CAUSES; i++)
+		seq_printf(m, "unpins_%s %llu\n", cause_names[i],
+			   s->unpins_by[i]);
+	seq_printf(m, "refused_ioctls %llu\n", s->refused);
+	seq_printf(m, "requests %llu\nserved_task %llu\nserved_worker %llu\n",
+		   s->requests, s->served_task, s->served_worker);
+	seq_printf(m, "refused_requests %llu\n", s->refused_requests);
+	seq_printf(m, "metadata_bytes %llu\n", s->meta_bytes);
+	seq_printf(m, "unpin_period_ms %u\nunpin_old_every %u\nunpin_pass_pages %u\n",
+		   inst->period_ms, inst->old_every, inst->pass_pages);
+	seq_printf(m, "scans %llu\nscanned_pages %llu\nsweeps %llu\n",
+		   s->scans, s->scanned, inst->sweeps);
+	seq_puts(m, "latency_us");
+	for (i = 0; i < COIOMMU_LAT_BUCKETS; i++)
+		seq_printf(m, " %s%u:%llu", i == COIOMMU_LAT_BUCKETS - 1 ?
+			   ">=" : "<", i == COIOMMU_LAT_BUCKETS - 1 ?
+			   1U << (i - 1) : 1U << i, s->lat_hist[i]);
+	seq_putc(m, '\n');
+	mutex_unlock(&inst->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(instance);
+
+void coiommu_debugfs_add(struct coiommu_instance *inst)
+{
+	char name[24];
+
+	snprintf(name, sizeof(name), "%llu", inst->id);
+	inst->debugfs = debugfs_create_file(name, 0400, coiommu_debugfs_root,
+					    inst, &instance_fops);
+}
+
+void coiommu_debugfs_del(struct coiommu_instance *inst)
+{
+	debugfs_remove(inst->debugfs);
+}
+
+void coiommu_debugfs_init(void)
+{
+	coiommu_debugfs_root = debugfs_create_dir("coiommu", NULL);
+}
+
+void coiommu_debugfs_exit(void)
+{
+	debugfs_remove_recursive(coiommu_debugfs_root);
+}
