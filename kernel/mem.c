@@ -146,6 +146,8 @@ int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 	coiommu_free_memory_map(inst);
 	inst->ram = ram;
 	inst->nr_ram = hdr.nr_regions;
+	inst->scan_ram = 0;	/* the unpinner's cursor was into the old map */
+	inst->scan_idx = 0;
 	inst->stats.meta_bytes += ram_meta_bytes(ram, hdr.nr_regions);
 	kfree(regs);
 	return 0;
