@@ -60,8 +60,10 @@ initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio
 
 # `make check` must work on a machine that has nothing installed yet: the
-# variables above are evaluated again in the sub-make, after deps.
+# variables above are evaluated again in the sub-make, after deps. It runs
+# the lint gates first: a checkpatch, sparse or W=1 finding fails it.
 check: deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory initramfs
 	@$(RIG)/run-tests.sh
 
