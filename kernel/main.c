@@ -150,7 +150,8 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	if (get_user(argsz, (u32 __user *)arg) ||
 	    get_user(flags, (u32 __user *)arg + 1))
 		return -EFAULT;
-	if (argsz < sizeof(st) || flags)
+	/* The first published layout ended with nr_domains. */
+	if (argsz < offsetofend(struct coiommu_stats, nr_domains) || flags)
 		return -EINVAL;
 
 	st.argsz = sizeof(st);
@@ -176,7 +177,8 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.held_pages = inst->stats.nr_held;
 	BUILD_BUG_ON(ARRAY_SIZE(st.latency_hist) != COIOMMU_LAT_BUCKETS);
 	memcpy(st.latency_hist, inst->stats.lat_hist, sizeof(st.latency_hist));
-	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+	return copy_to_user(arg, &st, min_t(size_t, argsz, sizeof(st))) ?
+	       -EFAULT : 0;
 }
 
 static long coiommu_ioctl(struct file *file, unsigned int cmd,

@@ -15,13 +15,15 @@
  *  - flags the kernel does not know, or a reserved field that is not 0:
  *    -EINVAL;
  *  - argsz larger than the structure the kernel knows: the extra bytes
- *    must be 0, else -E2BIG (so structures can grow at their end);
- *  - output structures (COIOMMU_GET_STATS) are filled up to argsz and
- *    argsz is set to the size the kernel knows.
+ *    of an input structure must be 0, else -E2BIG (so structures can grow
+ *    at their end);
+ *  - output structures (COIOMMU_GET_STATS) are filled up to argsz, or up
+ *    to the size the kernel knows if that is smaller, and argsz is set to
+ *    the size the kernel knows; bytes past it are left alone.
  *
- * An instance belongs to the process that opened it: an ioctl made from
- * another address space (another process, or a child after fork) fails
- * with -EPERM. Closing the last reference of the file, or exit of the VMM,
+ * An instance belongs to the process that opened it: an ioctl other than
+ * COIOMMU_GET_API_VERSION made from another address space (another
+ * process, or a child after fork) fails with -EPERM. Closing the last reference of the file, or exit of the VMM,
  * unmaps and unpins everything and returns the locked_vm charge.
  *
  * Documentation/uapi.rst describes every ioctl and its errors.
@@ -228,7 +230,8 @@ struct coiommu_stats {
  * COIOMMU_GET_STATS - _IO(COIOMMU_TYPE, COIOMMU_BASE + 5)
  *
  * Fill struct coiommu_stats up to argsz; argsz is set to the size the
- * kernel knows. Errors: -EINVAL (argsz below the first published size,
+ * kernel knows. The first published layout ended with @nr_domains: argsz
+ * must cover at least that much. Errors: -EINVAL (argsz too small,
  * flags), -EFAULT, -EPERM.
  */
 #define COIOMMU_GET_STATS	_IO(COIOMMU_TYPE, COIOMMU_BASE + 5)

@@ -20,11 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/vfio.h>
 
 #include "ct.h"
 
-static long now_ms(void)
+long ct_now_ms(void)
 {
 	struct timespec ts;
 
@@ -109,7 +110,7 @@ int ct_module_load(void)
 
 int ct_module_unload(void)
 {
-	long deadline = now_ms() + 2000;
+	long deadline = ct_now_ms() + 2000;
 
 	/*
 	 * A file closed by an exiting process is released a moment later;
@@ -118,7 +119,8 @@ int ct_module_unload(void)
 	for (;;) {
 		if (!syscall(SYS_delete_module, CT_MODULE, O_NONBLOCK))
 			return 0;
-		if ((errno != EAGAIN && errno != EBUSY) || now_ms() > deadline)
+		if ((errno != EAGAIN && errno != EBUSY) ||
+		    ct_now_ms() > deadline)
 			return -errno;
 		usleep(20000);
 	}
@@ -202,7 +204,7 @@ static bool record_matches(const char *rec, va_list ap)
 
 bool ct_kmsg_wait(struct ct_kmsg *k, int timeout_ms, ...)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = ct_now_ms() + timeout_ms;
 	char rec[2048];
 	va_list ap;
 	ssize_t n;
@@ -213,7 +215,7 @@ bool ct_kmsg_wait(struct ct_kmsg *k, int timeout_ms, ...)
 		if (n < 0 && errno == EPIPE)	/* overwritten: skip ahead */
 			continue;
 		if (n < 0) {
-			if (errno != EAGAIN || now_ms() > deadline)
+			if (errno != EAGAIN || ct_now_ms() > deadline)
 				return false;
 			usleep(10000);
 			continue;
@@ -237,6 +239,76 @@ bool ct_kmsg_dmar_fault(struct ct_kmsg *k, uint64_t iova, bool write,
 		 (unsigned long long)(iova & ~(CT_PAGE - 1)));
 	return ct_kmsg_wait(k, timeout_ms, "DMAR: ",
 			    write ? "[DMA Write" : "[DMA Read", addr, NULL);
+}
+
+/* ---- DMAR fault log rate limit ---------------------------------------- */
+
+#define DMAR_STATE	"/tmp/.ct-dmar-ratelimit"
+#define DMAR_WINDOW_MS	5000	/* DEFAULT_RATELIMIT_INTERVAL */
+#define DMAR_BURST	10	/* DEFAULT_RATELIMIT_BURST */
+#define DMAR_COST	3	/* __ratelimit() calls per fault */
+#define DMAR_MARGIN_MS	600	/* IRQ latency, jiffies rounding */
+
+struct dmar_window {
+	long begin;		/* ms; 0: none open */
+	int used;
+};
+
+static void dmar_load(struct dmar_window *w)
+{
+	char buf[64];
+
+	w->begin = 0;
+	w->used = 0;
+	if (!read_file(DMAR_STATE, buf, sizeof(buf)))
+		sscanf(buf, "%ld %d", &w->begin, &w->used);
+}
+
+static void dmar_store(const struct dmar_window *w)
+{
+	char buf[64];
+	int fd;
+
+	snprintf(buf, sizeof(buf), "%ld %d\n", w->begin, w->used);
+	fd = open(DMAR_STATE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, buf, strlen(buf)) < 0) {
+		/* pacing is best effort */
+	}
+	close(fd);
+}
+
+void ct_dmar_pace(void)
+{
+	struct dmar_window w;
+	long end;
+
+	dmar_load(&w);
+	if (!w.begin)
+		return;
+	end = w.begin + DMAR_WINDOW_MS + DMAR_MARGIN_MS;
+	if (ct_now_ms() > end) {
+		w.begin = 0;
+		w.used = 0;
+	} else if (w.used + DMAR_COST > DMAR_BURST) {
+		while (ct_now_ms() <= end)
+			usleep(50000);
+		w.begin = 0;
+		w.used = 0;
+	}
+	dmar_store(&w);
+}
+
+void ct_dmar_account(void)
+{
+	struct dmar_window w;
+
+	dmar_load(&w);
+	if (!w.begin)
+		w.begin = ct_now_ms();
+	w.used += DMAR_COST;
+	dmar_store(&w);
 }
 
 /* ---- edu through VFIO ------------------------------------------------ */
@@ -472,11 +544,36 @@ int ct_edu_dma(struct ct_edu *e, uint64_t iova, uint64_t buf_off,
 	}
 	wr64(e, 0x90, len);
 	wr64(e, 0x98, 1 | (to_ram ? 2 : 0));
-	deadline = now_ms() + 10000;
+	deadline = ct_now_ms() + 10000;
 	while (rd64(e, 0x98) & 1) {
-		if (now_ms() > deadline)
+		if (ct_now_ms() > deadline)
 			return -ETIMEDOUT;
 		usleep(1000);
+	}
+	return 0;
+}
+
+int ct_edu_dma_fault(struct ct_edu *e, struct ct_kmsg *k, uint64_t iova,
+		     uint64_t buf_off, size_t len, bool to_ram, bool *logged)
+{
+	int i, ret;
+
+	*logged = false;
+	for (i = 0; i < 2 && !*logged; i++) {
+		if (i) {
+			/* Missed: let a whole window pass, then again. */
+			struct dmar_window w = { .begin = ct_now_ms(),
+						 .used = DMAR_BURST };
+
+			dmar_store(&w);
+		}
+		ct_dmar_pace();
+		ret = ct_edu_dma(e, iova, buf_off, len, to_ram);
+		ct_dmar_account();
+		if (ret)
+			return ret;
+		*logged = ct_kmsg_dmar_fault_dev(k, e->bdf, iova, to_ram,
+						 3000);
 	}
 	return 0;
 }
@@ -503,4 +600,374 @@ int ct_vfio_unmap(int container, uint64_t iova, uint64_t size)
 	};
 
 	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
+}
+
+int ct_edu_open_retry(struct ct_edu *e, const char *bdf, int container,
+		      int timeout_ms)
+{
+	long deadline = ct_now_ms() + timeout_ms;
+	int ret;
+
+	for (;;) {
+		ret = ct_edu_open(e, bdf, container);
+		if (ret != -EBUSY || ct_now_ms() > deadline)
+			return ret;
+		usleep(10000);
+	}
+}
+
+int ct_bdf_parse(const char *bdf)
+{
+	unsigned int dom, bus, dev, fn;
+
+	if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4 ||
+	    bus > 0xff || dev > 0x1f || fn > 7)
+		return -1;
+	return bus << 8 | dev << 3 | fn;
+}
+
+bool ct_kmsg_dmar_fault_dev(struct ct_kmsg *k, const char *bdf, uint64_t iova,
+			    bool write, int timeout_ms)
+{
+	char addr[64], dev[64];
+	int b = ct_bdf_parse(bdf);
+
+	snprintf(addr, sizeof(addr), "fault addr 0x%llx ",
+		 (unsigned long long)(iova & ~(CT_PAGE - 1)));
+	snprintf(dev, sizeof(dev), "Request device [%02x:%02x.%d]",
+		 (b >> 8) & 0xff, (b >> 3) & 0x1f, b & 7);
+	return ct_kmsg_wait(k, timeout_ms, "DMAR: ",
+			    write ? "[DMA Write" : "[DMA Read", dev, addr,
+			    NULL);
+}
+
+/* ---- /dev/coiommu ---------------------------------------------------- */
+
+int ct_co_open(void)
+{
+	int fd = open("/dev/coiommu", O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int ct_co_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	int ret = ioctl(fd, cmd, arg);
+
+	return ret < 0 ? -errno : ret;
+}
+
+int ct_co_set_map(int fd, const struct coiommu_region *r, unsigned int nr)
+{
+	size_t len = sizeof(struct coiommu_memory_map) + nr * sizeof(*r);
+	struct coiommu_memory_map *map = calloc(1, len);
+	int ret;
+
+	if (!map)
+		return -ENOMEM;
+	map->argsz = len;
+	map->nr_regions = nr;
+	if (nr)
+		memcpy(map->regions, r, nr * sizeof(*r));
+	ret = ct_co_ioctl(fd, COIOMMU_SET_MEMORY_MAP, map);
+	free(map);
+	return ret;
+}
+
+int ct_co_add_device(int fd, int device_fd, int group_fd, uint16_t bdf)
+{
+	struct coiommu_device dev = {
+		.argsz = sizeof(dev),
+		.device_fd = device_fd,
+		.group_fd = group_fd,
+		.bdf = bdf,
+	};
+
+	return ct_co_ioctl(fd, COIOMMU_ADD_DEVICE, &dev);
+}
+
+int ct_co_add_edu(int fd, const struct ct_edu *e)
+{
+	int bdf = ct_bdf_parse(e->bdf);
+
+	if (bdf < 0)
+		return -EINVAL;
+	return ct_co_add_device(fd, e->device, e->group, bdf);
+}
+
+static int co_range(int fd, unsigned long cmd, uint64_t gpa, uint64_t size)
+{
+	struct coiommu_range r = {
+		.argsz = sizeof(r),
+		.gpa = gpa,
+		.size = size,
+	};
+
+	return ct_co_ioctl(fd, cmd, &r);
+}
+
+int ct_co_pin(int fd, uint64_t gpa, uint64_t size)
+{
+	return co_range(fd, COIOMMU_PIN_RANGE, gpa, size);
+}
+
+int ct_co_unpin(int fd, uint64_t gpa, uint64_t size)
+{
+	return co_range(fd, COIOMMU_UNPIN_RANGE, gpa, size);
+}
+
+int ct_co_stats(int fd, struct coiommu_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->argsz = sizeof(*st);
+	return ct_co_ioctl(fd, COIOMMU_GET_STATS, st);
+}
+
+long ct_co_fdinfo(int fd, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = strtol(line + klen + 1, NULL, 0);
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
+void *ct_gpa_to_hva(const struct coiommu_region *r, unsigned int nr,
+		    uint64_t gpa)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (gpa >= r[i].gpa && gpa - r[i].gpa < r[i].size)
+			return (void *)(uintptr_t)(r[i].vaddr + gpa - r[i].gpa);
+	return NULL;
+}
+
+void *ct_map_guarded(size_t size)
+{
+	uint8_t *p;
+
+	p = mmap(NULL, size + 2 * CT_PAGE, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p + CT_PAGE, size, PROT_READ | PROT_WRITE)) {
+		munmap(p, size + 2 * CT_PAGE);
+		return NULL;
+	}
+	return p + CT_PAGE;
+}
+
+void ct_unmap_guarded(void *p, size_t size)
+{
+	if (p)
+		munmap((uint8_t *)p - CT_PAGE, size + 2 * CT_PAGE);
+}
+
+long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms)
+{
+	long deadline = ct_now_ms() + timeout_ms;
+	long n;
+
+	for (;;) {
+		n = ct_pins_outstanding(base);
+		if (n == want || ct_now_ms() > deadline)
+			return n;
+		usleep(20000);
+	}
+}
+
+static int caps_get(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+
+	return syscall(SYS_capget, &h, d) ? -errno : 0;
+}
+
+int ct_cap_drop(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+	uint32_t mask = ~(1u << (cap % 32));
+	int ret = caps_get(d);
+
+	if (ret)
+		return ret;
+	d[cap / 32].effective &= mask;
+	d[cap / 32].permitted &= mask;
+	d[cap / 32].inheritable &= mask;
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+bool ct_cap_has(int cap)
+{
+	struct __user_cap_data_struct d[2];
+
+	if (caps_get(d))
+		return false;
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* ---- guest RAM of a test VMM ---------------------------------------- */
+
+int ct_ram_init(struct ct_ram *g, size_t arena_size)
+{
+	memset(g, 0, sizeof(*g));
+	g->size = arena_size;
+	g->arena = ct_map_guarded(arena_size);
+	g->shadow = malloc(arena_size);
+	if (!g->arena || !g->shadow) {
+		ct_ram_free(g);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ct_ram_free(struct ct_ram *g)
+{
+	ct_unmap_guarded(g->arena, g->size);
+	free(g->shadow);
+	g->arena = g->shadow = NULL;
+	g->nr = 0;
+}
+
+int ct_ram_add(struct ct_ram *g, uint64_t gpa, size_t arena_off,
+	       size_t size)
+{
+	if (g->nr >= CT_RAM_MAX_REGIONS || arena_off + size > g->size)
+		return -EINVAL;
+	g->r[g->nr++] = (struct coiommu_region) {
+		.gpa = gpa,
+		.size = size,
+		.vaddr = (uintptr_t)(g->arena + arena_off),
+	};
+	return 0;
+}
+
+void ct_ram_fill(struct ct_ram *g, uint32_t seed)
+{
+	ct_fill(g->arena, g->size, seed);
+	memcpy(g->shadow, g->arena, g->size);
+}
+
+uint8_t *ct_ram_hva(struct ct_ram *g, uint64_t gpa)
+{
+	return ct_gpa_to_hva(g->r, g->nr, gpa);
+}
+
+uint8_t *ct_ram_shadow(struct ct_ram *g, uint64_t gpa)
+{
+	uint8_t *p = ct_ram_hva(g, gpa);
+
+	return p ? g->shadow + (p - g->arena) : NULL;
+}
+
+/* Walk [gpa, gpa + len) page by page: arena offsets of each piece. */
+static int guest_walk(struct ct_ram *g, uint64_t gpa, size_t len,
+		      uint8_t *buf, int op)
+{
+	while (len) {
+		size_t n = CT_PAGE - (gpa & (CT_PAGE - 1));
+		uint8_t *p = ct_ram_hva(g, gpa);
+		size_t off;
+
+		if (!p)
+			return -ERANGE;
+		if (n > len)
+			n = len;
+		off = p - g->arena;
+		switch (op) {
+		case 0:		/* read */
+			memcpy(buf, g->arena + off, n);
+			break;
+		case 1:		/* write: arena and shadow */
+			memcpy(g->arena + off, buf, n);
+			memcpy(g->shadow + off, buf, n);
+			break;
+		case 2:		/* expect: shadow */
+			memcpy(g->shadow + off, buf, n);
+			break;
+		}
+		gpa += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int ct_ram_read(struct ct_ram *g, uint64_t gpa, void *dst, size_t len)
+{
+	return guest_walk(g, gpa, len, dst, 0);
+}
+
+int ct_ram_write(struct ct_ram *g, uint64_t gpa, const void *src,
+		 size_t len)
+{
+	return guest_walk(g, gpa, len, (uint8_t *)src, 1);
+}
+
+int ct_ram_expect(struct ct_ram *g, uint64_t gpa, const void *src,
+		  size_t len)
+{
+	return guest_walk(g, gpa, len, (uint8_t *)src, 2);
+}
+
+long ct_ram_diff(const struct ct_ram *g)
+{
+	size_t i;
+
+	if (!memcmp(g->arena, g->shadow, g->size))
+		return -1;
+	for (i = 0; i < g->size; i++)
+		if (g->arena[i] != g->shadow[i])
+			return i;
+	return -1;
+}
+
+int ct_ram_set_map(struct ct_ram *g, int fd)
+{
+	return ct_co_set_map(fd, g->r, g->nr);
+}
+
+/* ---- checks made in a forked child ----------------------------------- */
+
+static void rec_write(int fd, const struct ct_rec *r)
+{
+	/* Records are smaller than PIPE_BUF: one write() each is atomic. */
+	if (write(fd, r, sizeof(*r)) != sizeof(*r))
+		_exit(3);
+}
+
+void ct_rec_send(int fd, char op, long long expected, long long seen,
+		 const char *fmt, ...)
+{
+	struct ct_rec r = { .op = op, .expected = expected, .seen = seen };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r.what, sizeof(r.what), fmt, ap);
+	va_end(ap);
+	rec_write(fd, &r);
+}
+
+void ct_rec_end(int fd)
+{
+	struct ct_rec r = { .op = 'E' };
+
+	rec_write(fd, &r);
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/coiommu.h>
+
 #define CT_MODULE	"coiommu_host"
 #define CT_PAGE		4096UL
 
@@ -50,6 +52,17 @@ bool ct_kmsg_wait(struct ct_kmsg *k, int timeout_ms, ...);
 /* A DMAR fault for @iova (write or read) was logged since ct_kmsg_open. */
 bool ct_kmsg_dmar_fault(struct ct_kmsg *k, uint64_t iova, bool write,
 			int timeout_ms);
+
+/*
+ * The Intel IOMMU driver rate-limits its fault handler to 10 messages per
+ * 5 s, and one fault costs 3 of them (the status line, the record, and the
+ * check that ends the loop): only 3 faults per 5 s reach the log. Before a
+ * DMA that must fault, ct_dmar_pace() sleeps until the next one would be
+ * logged; ct_dmar_account() records it afterwards. The state lives in
+ * /tmp, shared by every test process of the VM.
+ */
+void ct_dmar_pace(void);
+void ct_dmar_account(void);
 
 /* ---- edu DMA device through VFIO ------------------------------------- */
 #define CT_EDU_VENDOR	0x1234
@@ -93,13 +106,140 @@ uint32_t ct_edu_ident(struct ct_edu *e);
 int ct_edu_dma(struct ct_edu *e, uint64_t iova, uint64_t buf_off,
 	       size_t len, bool to_ram);
 
+/*
+ * A DMA that must fault (see ct_edu_dma()): paced by ct_dmar_pace(), and
+ * when no DMAR fault for @iova by @e shows within 3 s, repeated once after
+ * a whole rate-limit window. *@logged tells whether the fault was logged.
+ * Returns 0, or the error of ct_edu_dma().
+ */
+int ct_edu_dma_fault(struct ct_edu *e, struct ct_kmsg *k, uint64_t iova,
+		     uint64_t buf_off, size_t len, bool to_ram, bool *logged);
+
 /* type1 helpers */
 int ct_vfio_map(int container, void *vaddr, uint64_t iova, uint64_t size);
 int ct_vfio_unmap(int container, uint64_t iova, uint64_t size);
+
+/*
+ * Like ct_edu_open(), but retries for up to @timeout_ms while the group is
+ * still busy (a previous user's files are being released).
+ */
+int ct_edu_open_retry(struct ct_edu *e, const char *bdf, int container,
+		      int timeout_ms);
+/* "0000:00:04.0" -> bus << 8 | dev << 3 | fn, or -1. */
+int ct_bdf_parse(const char *bdf);
+/*
+ * A DMAR fault for @iova requested by the edu device @bdf ("0000:00:04.0")
+ * was logged since ct_kmsg_open.
+ */
+bool ct_kmsg_dmar_fault_dev(struct ct_kmsg *k, const char *bdf, uint64_t iova,
+			    bool write, int timeout_ms);
+
+/* ---- /dev/coiommu ---------------------------------------------------- */
+/*
+ * Every helper returns 0 (or a value) on success and -errno on failure,
+ * so that tests can compare with the errno lists of the uapi.
+ */
+int ct_co_open(void);				/* fd, or -errno */
+int ct_co_ioctl(int fd, unsigned long cmd, void *arg);
+int ct_co_set_map(int fd, const struct coiommu_region *r, unsigned int nr);
+int ct_co_add_device(int fd, int device_fd, int group_fd, uint16_t bdf);
+/* Adds @e with its real PCI address as guest BDF. */
+int ct_co_add_edu(int fd, const struct ct_edu *e);
+int ct_co_pin(int fd, uint64_t gpa, uint64_t size);
+int ct_co_unpin(int fd, uint64_t gpa, uint64_t size);
+int ct_co_stats(int fd, struct coiommu_stats *st);
+/* A number from /proc/self/fdinfo/@fd ("coiommu-pinned-pages"), or -1. */
+long ct_co_fdinfo(int fd, const char *key);
+
+/* The VMM address of guest physical @gpa in a memory map, or NULL. */
+void *ct_gpa_to_hva(const struct coiommu_region *r, unsigned int nr,
+		    uint64_t gpa);
+
+/*
+ * Anonymous private memory with an inaccessible guard page on each side;
+ * ct_unmap_guarded() frees it. NULL on failure.
+ */
+void *ct_map_guarded(size_t size);
+void ct_unmap_guarded(void *p, size_t size);
+
+/*
+ * Guest RAM of a test "VMM": one guarded anonymous arena carved into
+ * regions (in any vaddr order), and a shadow copy of the arena holding
+ * what it must contain. Tests update the shadow where a DMA must land and
+ * compare the whole arena, so a stray byte anywhere is caught.
+ */
+#define CT_RAM_MAX_REGIONS	8
+
+struct ct_ram {
+	uint8_t *arena;
+	uint8_t *shadow;
+	size_t size;
+	struct coiommu_region r[CT_RAM_MAX_REGIONS];
+	unsigned int nr;
+};
+
+int ct_ram_init(struct ct_ram *g, size_t arena_size);
+void ct_ram_free(struct ct_ram *g);
+/* Region of @size bytes at guest @gpa, backed by arena + @arena_off. */
+int ct_ram_add(struct ct_ram *g, uint64_t gpa, size_t arena_off,
+	       size_t size);
+/* Fill arena and shadow with the same pattern. */
+void ct_ram_fill(struct ct_ram *g, uint32_t seed);
+/* Arena / shadow address of @gpa, or NULL outside guest RAM. */
+uint8_t *ct_ram_hva(struct ct_ram *g, uint64_t gpa);
+uint8_t *ct_ram_shadow(struct ct_ram *g, uint64_t gpa);
+/* Copy guest bytes out of the arena, page by page through the map. */
+int ct_ram_read(struct ct_ram *g, uint64_t gpa, void *dst, size_t len);
+/* Write guest bytes into both arena and shadow (the test's own stores). */
+int ct_ram_write(struct ct_ram *g, uint64_t gpa, const void *src,
+		 size_t len);
+/* Record that a DMA must have written @src at @gpa (shadow only). */
+int ct_ram_expect(struct ct_ram *g, uint64_t gpa, const void *src,
+		  size_t len);
+/* Offset of the first byte where arena and shadow differ, or -1. */
+long ct_ram_diff(const struct ct_ram *g);
+/* ct_co_set_map() with the guest's regions. */
+int ct_ram_set_map(struct ct_ram *g, int fd);
+
+/* Wait up to @timeout_ms for ct_pins_outstanding(@base) == @want. */
+long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms);
+
+/*
+ * Drop capability @cap from the effective, permitted and inheritable sets
+ * of the calling thread. 0 or -errno.
+ */
+int ct_cap_drop(int cap);
+/* Is @cap in the calling thread's effective set? */
+bool ct_cap_has(int cap);
+
+/* ---- checks made in a forked child ----------------------------------- */
+/*
+ * A child cannot use the harness' EXPECT_*: it sends each check to the
+ * parent through a pipe and the parent asserts (ct_rec_collect() in
+ * ct_fixture.h). The child ends with ct_rec_end() and _exit().
+ */
+struct ct_rec {
+	char what[112];
+	char op;		/* '=', '!' (differ), '>' (seen > expected), 'E' end */
+	long long expected;
+	long long seen;
+};
+
+void ct_rec_send(int fd, char op, long long expected, long long seen,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ct_rec_end(int fd);
+#define CT_REC_EQ(fd, expected, seen) \
+	ct_rec_send(fd, '=', expected, seen, "%d: %s", __LINE__, #seen)
+#define CT_REC_GT(fd, expected, seen) \
+	ct_rec_send(fd, '>', expected, seen, "%d: %s", __LINE__, #seen)
+#define CT_REC_NE(fd, expected, seen) \
+	ct_rec_send(fd, '!', expected, seen, "%d: %s", __LINE__, #seen)
 
 /* ---- misc ------------------------------------------------------------ */
 int ct_write_file(const char *path, const char *s);
 /* Deterministic pattern generator for DMA payloads. */
 void ct_fill(void *buf, size_t len, uint32_t seed);
+/* Milliseconds of CLOCK_MONOTONIC. */
+long ct_now_ms(void);
 
 #endif /* CT_H */
