@@ -256,6 +256,9 @@ struct coiommu_instance {
 	struct dentry *debugfs;
 };
 
+/* main.c */
+int coiommu_copy_args(void *karg, size_t ksize, void __user *arg);
+
 /* mem.c */
 int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg);
 struct coiommu_ram *coiommu_find_ram(struct coiommu_instance *inst, u64 gfn);

@@ -127,14 +127,9 @@ int coiommu_add_device(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_device args;
 	struct fd dev_f, group_f;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(args))
-		return -EINVAL;
-	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	ret = coiommu_copy_args(&args, sizeof(args), arg);
 	if (ret)
 		return ret;
 	if (args.flags || args.pad[0] || args.pad[1] || args.pad[2])

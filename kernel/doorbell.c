@@ -47,14 +47,9 @@ int coiommu_set_notify(struct coiommu_instance *inst, void __user *arg)
 	struct page **pages;
 	unsigned int n;
 	long got;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(args))
-		return -EINVAL;
-	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	ret = coiommu_copy_args(&args, sizeof(args), arg);
 	if (ret)
 		return ret;
 	if (args.flags || args.pad || !args.nr_vcpus ||
@@ -216,14 +211,9 @@ int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 	struct eventfd_ctx *ctx;
 	__poll_t events;
 	struct fd f;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(args))
-		return -EINVAL;
-	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	ret = coiommu_copy_args(&args, sizeof(args), arg);
 	if (ret)
 		return ret;
 	if (args.flags)

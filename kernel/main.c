@@ -104,18 +104,33 @@ static int coiommu_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/**
+ * coiommu_copy_args - copy in an argument structure that starts with argsz
+ * @karg: where to
+ * @ksize: the structure's size as the kernel knows it (also its minimum)
+ * @arg: the user's structure
+ *
+ * Return: 0; -EINVAL if argsz is below @ksize; -E2BIG if it is above and
+ * the extra bytes are not all 0; -EFAULT.
+ */
+int coiommu_copy_args(void *karg, size_t ksize, void __user *arg)
+{
+	u32 argsz;
+
+	if (get_user(argsz, (u32 __user *)arg))
+		return -EFAULT;
+	if (argsz < ksize)
+		return -EINVAL;
+	return copy_struct_from_user(karg, ksize, arg, argsz);
+}
+
 /* Copy a range argument in and check it is well formed. */
 static int get_range(void __user *arg, u64 *gfn, u64 *npages)
 {
 	struct coiommu_range r;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(r))
-		return -EINVAL;
-	ret = copy_struct_from_user(&r, sizeof(r), arg, argsz);
+	ret = coiommu_copy_args(&r, sizeof(r), arg);
 	if (ret)
 		return ret;
 	if (r.flags || !r.size || !PAGE_ALIGNED(r.gpa) ||

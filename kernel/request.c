@@ -34,14 +34,9 @@ struct batch_hdr {
 int coiommu_command(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_command args;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(args))
-		return -EINVAL;
-	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	ret = coiommu_copy_args(&args, sizeof(args), arg);
 	if (ret)
 		return ret;
 	if (args.flags)

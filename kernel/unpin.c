@@ -326,14 +326,9 @@ int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 			 void __user *arg)
 {
 	struct coiommu_unpin_policy p;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(p))
-		return -EINVAL;
-	ret = copy_struct_from_user(&p, sizeof(p), arg, argsz);
+	ret = coiommu_copy_args(&p, sizeof(p), arg);
 	if (ret)
 		return ret;
 	if (p.flags || p.pad)
@@ -447,14 +442,9 @@ int coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg)
 	struct coiommu_force_unpin args;
 	unsigned long __user *busy;
 	u64 gfn, npages, nbytes;
-	u32 argsz;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < sizeof(args))
-		return -EINVAL;
-	ret = copy_struct_from_user(&args, sizeof(args), arg, argsz);
+	ret = coiommu_copy_args(&args, sizeof(args), arg);
 	if (ret)
 		return ret;
 	if (args.flags || !args.size || !PAGE_ALIGNED(args.gpa) ||

@@ -23,8 +23,9 @@
  *
  * An instance belongs to the process that opened it: an ioctl other than
  * COIOMMU_GET_API_VERSION made from another address space (another
- * process, or a child after fork) fails with -EPERM. Closing the last reference of the file, or exit of the VMM,
- * unmaps and unpins everything and returns the locked_vm charge.
+ * process, or a child after fork) fails with -EPERM. Closing the last
+ * reference of the file, or exit of the VMM, unmaps and unpins everything
+ * and returns the locked_vm charge.
  *
  * Documentation/uapi.rst describes every ioctl and its errors.
  */
