@@ -356,8 +356,8 @@ int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 /*
  * Judge up to RANGE_STEP pinned pages of [gfn, gfn + n), dropping the
  * VMM's hold; fills inst->req_gfns with those to release and @bits with
- * those kept because the guest maps them (when @force). Returns how many
- * to release.
+ * those kept for the guest (it maps them, or it has parked the unpinner,
+ * or the VMM is gone). Returns how many to release.
  */
 static unsigned int judge_range(struct coiommu_instance *inst, u64 gfn,
 				unsigned int n, bool force, bool have_mm,
@@ -378,8 +378,10 @@ static unsigned int judge_range(struct coiommu_instance *inst, u64 gfn,
 			*st &= ~COIOMMU_PS_HELD;
 			inst->stats.nr_held--;
 		}
+		/* Parked: the guest may be freeing DTT pages; hands off. */
 		if (inst->active)
-			v = have_mm ? judge(&c, gfn + i, force) : KEEP;
+			v = have_mm && !inst->parked ?
+			    judge(&c, gfn + i, force) : BUSY;
 		if (v == RELEASE)
 			inst->req_gfns[nr++] = gfn + i;
 		if (v == BUSY && force) {

@@ -167,9 +167,10 @@ struct coiommu_range {
  * flushed before the page is released), unpinned, and its locked_vm
  * charge returned. Once the guest activated the device, a page is
  * released only by the unpin rule (its DTT entry is exactly PINNED and
- * becomes 0, or it has no DTT entry); a page the guest still maps or
- * recently accessed stays pinned for the guest, under the unpinner's
- * care. Pages of the range that are not pinned are skipped.
+ * becomes 0, or it has no DTT entry), and not at all while the guest has
+ * parked the unpinner; a page the guest still maps or recently accessed
+ * stays pinned for the guest, under the unpinner's care. Pages of the
+ * range that are not pinned are skipped.
  *
  * Errors: -EINVAL (argsz, flags, unaligned or empty range, overflow),
  * -ERANGE (not all of the range is guest RAM), -EPERM.
@@ -364,7 +365,9 @@ struct coiommu_unpin_policy {
  * it accessed it recently or not (the DTT entry has map count 0: PINNED
  * and ACCESSED are replaced by 0 atomically), and every page the guest
  * does not track; the VMM's hold is dropped too. Pages the guest still
- * maps stay pinned and are reported: bit i of the bitmap at @busy_bitmap
+ * maps stay pinned and are reported, and so does every page the guest
+ * tracks while it has parked the unpinner: bit i of the bitmap at
+ * @busy_bitmap
  * (if not 0; (@size / 4096 + 7) / 8 bytes, written in full) is set when
  * page @gpa + i * 4096 stays pinned for that reason.
  *
