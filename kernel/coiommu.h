@@ -129,6 +129,7 @@ struct coiommu_stats_k {
 	u64 unpins_by[COIOMMU_NR_CAUSES];
 	u64 scans;
 	u64 scanned;
+	u64 scan_ns;
 	u64 nr_old;
 	u64 nr_held;
 	u64 lat_hist[COIOMMU_LAT_BUCKETS];

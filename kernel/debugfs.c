@@ -38,8 +38,8 @@ static int instance_show(struct seq_file *m, void *v)
 	seq_printf(m, "metadata_bytes %llu\n", s->meta_bytes);
 	seq_printf(m, "unpin_period_ms %u\nunpin_old_every %u\nunpin_pass_pages %u\n",
 		   inst->period_ms, inst->old_every, inst->pass_pages);
-	seq_printf(m, "scans %llu\nscanned_pages %llu\nsweeps %llu\n",
-		   s->scans, s->scanned, inst->sweeps);
+	seq_printf(m, "scans %llu\nscanned_pages %llu\nsweeps %llu\nscan_ns %llu\n",
+		   s->scans, s->scanned, inst->sweeps, s->scan_ns);
 	seq_puts(m, "latency_us");
 	for (i = 0; i < COIOMMU_LAT_BUCKETS; i++)
 		seq_printf(m, " %s%u:%llu", i == COIOMMU_LAT_BUCKETS - 1 ?

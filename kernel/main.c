@@ -190,6 +190,7 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.scanned_pages = inst->stats.scanned;
 	st.old_pages = inst->stats.nr_old;
 	st.held_pages = inst->stats.nr_held;
+	st.scan_ns = inst->stats.scan_ns;
 	BUILD_BUG_ON(ARRAY_SIZE(st.latency_hist) != COIOMMU_LAT_BUCKETS);
 	memcpy(st.latency_hist, inst->stats.lat_hist, sizeof(st.latency_hist));
 	return copy_to_user(arg, &st, min_t(size_t, argsz, sizeof(st))) ?

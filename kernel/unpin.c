@@ -267,6 +267,7 @@ static unsigned long scan_pass(struct coiommu_instance *inst,
 	/* A pass ends where a sweep does, so sweeps are whole. */
 	u64 end_sweep = inst->sweeps + 1;
 	bool old_turn = !(inst->sweeps % inst->old_every);
+	u64 start = ktime_get_ns();
 
 	if (!scan_allowed(inst) || !mmget_not_zero(inst->mm))
 		return 0;
@@ -284,6 +285,7 @@ static unsigned long scan_pass(struct coiommu_instance *inst,
 	inst->in_reclaim = false;
 	inst->stats.scans++;
 	inst->stats.scanned += scanned;
+	inst->stats.scan_ns += ktime_get_ns() - start;
 	trace_coiommu_scan(inst->id, scanned, released, inst->sweeps, old_turn);
 	mmput(inst->mm);
 	return released;

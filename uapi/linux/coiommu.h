@@ -201,6 +201,7 @@ struct coiommu_range {
  * @held_pages: pinned pages held by COIOMMU_PIN_RANGE
  * @latency_hist: guest requests by time from doorbell to completion:
  *	[0] below 1 us, [i] from 2^(i-1) to 2^i us, [15] 16384 us or more
+ * @scan_ns: time the unpinner and the shrinker spent in passes, ns
  */
 struct coiommu_stats {
 	__u32 argsz;
@@ -226,6 +227,7 @@ struct coiommu_stats {
 	__u64 old_pages;
 	__u64 held_pages;
 	__u64 latency_hist[16];
+	__u64 scan_ns;
 };
 
 /**
