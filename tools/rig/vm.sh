@@ -8,6 +8,8 @@
 # read-only at /mnt (9p). Exit status: 0 the guest finished and reported
 # success, 1 it finished and reported failure, 124 timed out, 125 the VM
 # died (panic, oops or a QEMU error) without reporting.
+# VM_APPEND adds words to the guest's kernel command line; NAME=VALUE
+# words reach the tests as environment variables (e.g. FUZZ_SEED=42).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -35,7 +37,7 @@ args=(
 	-bios /usr/share/qemu/qboot.rom
 	-kernel "$KCACHE/vmlinux" -initrd "$BUILD/initramfs.cpio"
 	-device isa-debug-exit,iobase=0xf4,iosize=4
-	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic nokaslr loglevel=5 rig.mode=$mode rig.tests=$tests rig.timeout=${TEST_TIMEOUT:-300}"
+	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic nokaslr loglevel=5 rig.mode=$mode rig.tests=$tests rig.timeout=${TEST_TIMEOUT:-300} ${VM_APPEND:-}"
 )
 if [ -n "$console" ]; then
 	args+=(-serial "file:$console")
