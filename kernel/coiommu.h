@@ -212,6 +212,7 @@ enum coiommu_path {
  * @in_reclaim: running under the shrinker: take no lock that may wait
  * @uncharge_pending: locked_vm still to return (deferred in reclaim)
  * @debugfs: this instance's debugfs file
+ * @debugfs_pinned: its list of pinned pages
  */
 struct coiommu_instance {
 	u64 id;
@@ -255,6 +256,7 @@ struct coiommu_instance {
 	bool in_reclaim;
 	atomic_long_t uncharge_pending;
 	struct dentry *debugfs;
+	struct dentry *debugfs_pinned;
 };
 
 /* main.c */

@@ -51,18 +51,61 @@ static int instance_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(instance);
 
+/* One line per run of pinned pages with the same flags: "first-last flags". */
+static int pinned_show(struct seq_file *m, void *v)
+{
+	struct coiommu_instance *inst = m->private;
+	unsigned int r;
+
+	mutex_lock(&inst->lock);
+	for (r = 0; r < inst->nr_ram; r++) {
+		struct coiommu_ram *ram = &inst->ram[r];
+		u64 idx, start = 0;
+		u8 run = 0;
+
+		for (idx = 0; idx <= ram->npages; idx++) {
+			u8 st = 0;
+
+			if (idx < ram->npages) {
+				u8 *p = coiommu_state(ram, idx, false, inst);
+
+				st = p ? *p & (COIOMMU_PS_PINNED |
+					       COIOMMU_PS_HELD |
+					       COIOMMU_PS_OLD) : 0;
+			}
+			if (st == run)
+				continue;
+			if (run)
+				seq_printf(m, "%#llx-%#llx%s%s\n",
+					   ram->gfn + start, ram->gfn + idx - 1,
+					   run & COIOMMU_PS_HELD ? " held" : "",
+					   run & COIOMMU_PS_OLD ? " old" : "");
+			run = st;
+			start = idx;
+		}
+	}
+	mutex_unlock(&inst->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pinned);
+
 void coiommu_debugfs_add(struct coiommu_instance *inst)
 {
-	char name[24];
+	char name[32];
 
 	snprintf(name, sizeof(name), "%llu", inst->id);
 	inst->debugfs = debugfs_create_file(name, 0400, coiommu_debugfs_root,
 					    inst, &instance_fops);
+	snprintf(name, sizeof(name), "%llu.pinned", inst->id);
+	inst->debugfs_pinned = debugfs_create_file(name, 0400,
+						   coiommu_debugfs_root, inst,
+						   &pinned_fops);
 }
 
 void coiommu_debugfs_del(struct coiommu_instance *inst)
 {
 	debugfs_remove(inst->debugfs);
+	debugfs_remove(inst->debugfs_pinned);
 }
 
 void coiommu_debugfs_init(void)
