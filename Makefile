@@ -61,11 +61,32 @@ initramfs: module tests tools
 
 # `make check` must work on a machine that has nothing installed yet: the
 # variables above are evaluated again in the sub-make, after deps. It runs
-# the lint gates first: a checkpatch, sparse or W=1 finding fails it.
+# the lint gates first: a checkpatch, sparse or W=1 finding fails it; then
+# the DKMS packaging check (tools/dkms-test.sh: add, build, install, remove).
 check: deps
 	@$(MAKE) --no-print-directory lint
+	@tools/dkms-test.sh
 	@$(MAKE) --no-print-directory initramfs
 	@$(RIG)/run-tests.sh
+
+# The whole suite on a debug kernel (KASAN, lockdep, kmemleak, list and
+# atomic-sleep debugging) built once from linux-source-6.1 and cached.
+# Built apart (a copy of the module sources, its own initramfs and
+# results in build/debug/) so that it never disturbs the normal build.
+DEBUG	:= $(BUILD)/debug
+
+check-debug: deps
+	@$(RIG)/deps.sh debug
+	@$(MAKE) --no-print-directory tests tools
+	@set -e; kd=$$($(RIG)/debug-kernel.sh); kv=$${kd% *}; \
+	rm -rf $(DEBUG)/src; mkdir -p $(DEBUG)/src; \
+	cp -r Kbuild kernel uapi $(DEBUG)/src/; \
+	$(MAKE) -C $${kd#* } M=$(DEBUG)/src W=1 modules >$(DEBUG)/module.log 2>&1 || \
+		{ cat $(DEBUG)/module.log; exit 1; }; \
+	KVER=$$kv MODULE_DIR=$(DEBUG)/src/kernel \
+		$(RIG)/initramfs.sh $(DEBUG)/initramfs.cpio; \
+	KVER=$$kv INITRAMFS=$(DEBUG)/initramfs.cpio RESULTS=$(DEBUG)/results \
+		VM_APPEND="kmemleak=on $(VM_APPEND)" $(RIG)/run-tests.sh $(T)
 
 vmtest: deps
 	@$(MAKE) --no-print-directory initramfs
@@ -98,5 +119,5 @@ clean:
 	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null
 	rm -rf $(BUILD)
 
-.PHONY: all deps kernel-cache module tests tools initramfs check vmtest \
-	demo vmshell lint clean
+.PHONY: all deps kernel-cache module tests tools initramfs check check-debug \
+	vmtest demo vmshell lint clean

@@ -33,7 +33,7 @@ cp "$root/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} \
 	"$stage/lib/modules/$KVER/"
 
 # Our modules and test programs.
-cp "$TOP"/kernel/*.ko "$stage/lib/modules/$KVER/extra/"
+cp "${MODULE_DIR:-$TOP/kernel}"/*.ko "$stage/lib/modules/$KVER/extra/"
 find "$BUILD/selftests" -maxdepth 1 -type f -perm -u+x -exec cp {} "$stage/tests/" \;
 cp -r "$TOP/tools/rig/guest/." "$stage/tests/"
 [ -d "$BUILD/tools" ] && cp "$BUILD"/tools/* "$stage/bin/"

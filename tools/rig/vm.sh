@@ -35,7 +35,7 @@ args=(
 	-device edu -device edu
 	-nic none -vga none -display none -monitor none -no-reboot
 	-bios /usr/share/qemu/qboot.rom
-	-kernel "$KCACHE/vmlinux" -initrd "$BUILD/initramfs.cpio"
+	-kernel "$KCACHE/vmlinux" -initrd "${INITRAMFS:-$BUILD/initramfs.cpio}"
 	-device isa-debug-exit,iobase=0xf4,iosize=4
 	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic nokaslr loglevel=5 rig.mode=$mode rig.tests=$tests rig.timeout=${TEST_TIMEOUT:-300} ${VM_APPEND:-}"
 )
