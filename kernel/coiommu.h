@@ -203,6 +203,7 @@ enum coiommu_path {
  * @req_leaf: scratch: VMM address of each one's DTT leaf entry
  * @node: in the list of all instances (for the shrinker)
  * @scan_work: the unpinner's periodic pass
+ * @uncharge_work: returns locked_vm the shrinker had to defer
  * @period_ms: unpinner policy, see struct coiommu_unpin_policy
  * @old_every: unpinner policy
  * @pass_pages: unpinner policy
@@ -247,6 +248,7 @@ struct coiommu_instance {
 
 	struct list_head node;
 	struct delayed_work scan_work;
+	struct work_struct uncharge_work;
 	unsigned int period_ms;
 	unsigned int old_every;
 	unsigned int pass_pages;

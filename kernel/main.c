@@ -85,6 +85,7 @@ static int coiommu_release(struct inode *inode, struct file *file)
 	coiommu_instance_list_del(inst);
 	coiommu_detach_doorbells(inst);
 	cancel_delayed_work_sync(&inst->scan_work);
+	cancel_work_sync(&inst->uncharge_work);
 	coiommu_debugfs_del(inst);
 
 	mutex_lock(&inst->lock);

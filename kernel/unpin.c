@@ -283,11 +283,14 @@ static unsigned long scan_pass(struct coiommu_instance *inst,
 			break;
 	}
 	inst->in_reclaim = false;
+	mmput(inst->mm);
+	/* Under reclaim a busy mmap_lock may have stopped it at once. */
+	if (reclaim && !scanned)
+		return released;
 	inst->stats.scans++;
 	inst->stats.scanned += scanned;
 	inst->stats.scan_ns += ktime_get_ns() - start;
 	trace_coiommu_scan(inst->id, scanned, released, inst->sweeps, old_turn);
-	mmput(inst->mm);
 	return released;
 }
 
@@ -305,18 +308,31 @@ void coiommu_scan_work(struct work_struct *work)
 			     scan_work);
 
 	mutex_lock(&inst->lock);
-	scan_pass(inst, inst->pass_pages, false);
-	/* Also returns locked_vm left over by the shrinker. */
+	/* Turned off (period 0) since this pass was queued: no pass. */
+	if (inst->period_ms) {
+		scan_pass(inst, inst->pass_pages, false);
+		if (inst->active)
+			queue_delayed_work(system_unbound_wq, &inst->scan_work,
+					   msecs_to_jiffies(inst->period_ms));
+	}
+	mutex_unlock(&inst->lock);
+}
+
+/* Return the locked_vm the shrinker could not return at once. */
+static void coiommu_uncharge_work(struct work_struct *work)
+{
+	struct coiommu_instance *inst =
+		container_of(work, struct coiommu_instance, uncharge_work);
+
+	mutex_lock(&inst->lock);
 	coiommu_account(inst, 0);
-	if (inst->active && inst->period_ms)
-		queue_delayed_work(system_unbound_wq, &inst->scan_work,
-				   msecs_to_jiffies(inst->period_ms));
 	mutex_unlock(&inst->lock);
 }
 
 void coiommu_unpin_init(struct coiommu_instance *inst)
 {
 	INIT_DELAYED_WORK(&inst->scan_work, coiommu_scan_work);
+	INIT_WORK(&inst->uncharge_work, coiommu_uncharge_work);
 	inst->period_ms = READ_ONCE(unpin_period_ms);
 	inst->old_every = clamp_val(READ_ONCE(unpin_old_every), 1,
 				    COIOMMU_MAX_OLD_EVERY);
@@ -350,6 +366,8 @@ int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 	inst->pass_pages = p.pass_pages;
 	if (p.period_ms)
 		coiommu_schedule_scan(inst);
+	else
+		cancel_delayed_work(&inst->scan_work);	/* or it sees 0 */
 	return 0;
 }
 
@@ -386,7 +404,7 @@ static unsigned int judge_range(struct coiommu_instance *inst, u64 gfn,
 			    judge(&c, gfn + i, force) : BUSY;
 		if (v == RELEASE)
 			inst->req_gfns[nr++] = gfn + i;
-		if (v == BUSY && force) {
+		if (v != RELEASE && force) {
 			__set_bit(i, bits);
 			(*nr_busy)++;
 		}
@@ -533,7 +551,7 @@ static unsigned long coiommu_shrink_scan(struct shrinker *s,
 		mutex_unlock(&inst->lock);
 		/* locked_vm the shrinker could not return at once. */
 		if (atomic_long_read(&inst->uncharge_pending))
-			mod_delayed_work(system_unbound_wq, &inst->scan_work, 0);
+			queue_work(system_unbound_wq, &inst->uncharge_work);
 	}
 	mutex_unlock(&coiommu_instances_lock);
 	return freed;

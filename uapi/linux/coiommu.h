@@ -367,11 +367,12 @@ struct coiommu_unpin_policy {
  * it accessed it recently or not (the DTT entry has map count 0: PINNED
  * and ACCESSED are replaced by 0 atomically), and every page the guest
  * does not track; the VMM's hold is dropped too. Pages the guest still
- * maps stay pinned and are reported, and so does every page the guest
- * tracks while it has parked the unpinner: bit i of the bitmap at
- * @busy_bitmap
- * (if not 0; (@size / 4096 + 7) / 8 bytes, written in full) is set when
- * page @gpa + i * 4096 stays pinned for that reason.
+ * maps stay pinned and are reported (their ACCESSED is cleared), and so
+ * is every pinned page of the range while the guest has parked the
+ * unpinner (the DTT is not read then: nothing is released) or when its
+ * DTT entry cannot be read: bit i of the bitmap at @busy_bitmap (if not
+ * 0: 8-byte aligned, DIV_ROUND_UP(@size / 4096, 64) __u64 words, written
+ * in full) is set when page @gpa + i * 4096 stays pinned.
  *
  * @nr_released and @nr_busy are set on return.
  *
