@@ -7,6 +7,7 @@
 #endif
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,27 @@ bool ctg_guest_op(unsigned int vcpu)
 	case CTG_OP_UNMAP:
 		guest_unmap(NULL, mb->a[0], mb->a[1]);
 		break;
+	case CTG_OP_MAP_LIST:
+		if (mb->a[1] > CTG_LIST_MAX)
+			return false;
+		guest_map(vcpu, (const uint64_t *)CTG_LIST_GPA(vcpu), 0,
+			  mb->a[1], mb->a[2], &res);
+		mb->r[0] = res.requests;
+		mb->r[1] = res.slot_busy;
+		mb->r[2] = res.unpinned;
+		mb->r[3] = res.holes;
+		mb->r[4] = res.last_slot;
+		mb->r[5] = res.spins;
+		break;
+	case CTG_OP_UNMAP_LIST:
+		if (mb->a[1] > CTG_LIST_MAX)
+			return false;
+		guest_unmap((const uint64_t *)CTG_LIST_GPA(vcpu), 0, mb->a[1]);
+		break;
+	case CTG_OP_WRITE32:
+		__atomic_store_n((uint32_t *)mb->a[0], (uint32_t)mb->a[1],
+				 __ATOMIC_SEQ_CST);
+		break;
 	case CTG_OP_HASH:
 		mb->r[0] = ctg_hash((const void *)mb->a[0], mb->a[1]);
 		break;
@@ -464,11 +486,11 @@ int ctg_create(struct ctg *t, const struct ctg_cfg *cfg)
 	if (!t->shadow)
 		return fail(-ENOMEM, "shadow");
 
-	if (ct_edu_list(bdf, 4) < 1)
-		return fail(-ENODEV, "no edu device");
-	ret = ct_edu_open_retry(&t->edu, bdf[0], -1, 3000);
+	if (ct_edu_list(bdf, 4) < (int)cfg->edu + 1)
+		return fail(-ENODEV, "no edu device %u", cfg->edu);
+	ret = ct_edu_open_retry(&t->edu, bdf[cfg->edu], -1, 3000);
 	if (ret)
-		return fail(ret, "open edu %s", bdf[0]);
+		return fail(ret, "open edu %s", bdf[cfg->edu]);
 	b = ct_bdf_parse(t->edu.bdf);
 	if (b < 0)
 		return fail(-EINVAL, "BDF %s", t->edu.bdf);
@@ -533,6 +555,86 @@ void ctg_destroy(struct ctg *t)
 	ct_edu_close(&t->edu);
 	free(t->shadow);
 	t->shadow = NULL;
+}
+
+/* ---- host: the instance ----------------------------------------------- */
+
+uint32_t ctg_entry(struct ctg *t, uint64_t gfn)
+{
+	uint32_t *e = ctg_dtt_entry(t, gfn);
+
+	return e ? __atomic_load_n(e, __ATOMIC_SEQ_CST) : 0;
+}
+
+int ctg_policy(struct ctg *t, unsigned int period_ms, unsigned int old_every,
+	       unsigned int pass_pages)
+{
+	struct coiommu_unpin_policy p = {
+		.argsz = sizeof(p),
+		.period_ms = period_ms,
+		.old_every = old_every,
+		.pass_pages = pass_pages ? pass_pages : 65536,
+	};
+
+	return ct_co_ioctl(t->co, COIOMMU_SET_UNPIN_POLICY, &p);
+}
+
+long ctg_instance(struct ctg *t)
+{
+	return ct_co_fdinfo(t->co, "coiommu-instance");
+}
+
+long long ctg_debugfs(struct ctg *t, const char *key)
+{
+	size_t klen = strlen(key);
+	char path[96], line[256];
+	long long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/coiommu/%ld",
+		 ctg_instance(t));
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			val = strtoll(line + klen + 1, NULL, 0);
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
+static bool wait_stat(struct ctg *t, size_t off, uint64_t want, bool exact,
+		      int timeout_ms, struct coiommu_stats *st)
+{
+	long deadline = ct_now_ms() + timeout_ms;
+	uint64_t v;
+
+	for (;;) {
+		if (ct_co_stats(t->co, st))
+			return false;
+		v = *(uint64_t *)((char *)st + off);
+		if (exact ? v == want : v >= want)
+			return true;
+		if (ct_now_ms() > deadline)
+			return false;
+		usleep(2000);
+	}
+}
+
+bool ctg_wait_scans(struct ctg *t, uint64_t scans, int timeout_ms,
+		    struct coiommu_stats *st)
+{
+	return wait_stat(t, offsetof(struct coiommu_stats, scans), scans,
+			 false, timeout_ms, st);
+}
+
+bool ctg_wait_pinned(struct ctg *t, uint64_t pinned, int timeout_ms,
+		     struct coiommu_stats *st)
+{
+	return wait_stat(t, offsetof(struct coiommu_stats, pinned_pages),
+			 pinned, true, timeout_ms, st);
 }
 
 /* ---- host: running guest ops ----------------------------------------- */
@@ -600,6 +702,19 @@ int ctg_run(struct ctg *t, unsigned int vcpu, uint64_t op, uint64_t a0,
 	}
 }
 
+static int map_res(struct ctg *t, unsigned int vcpu, struct ctg_map_res *res)
+{
+	volatile uint64_t *r = ctg_res(t, vcpu);
+
+	res->requests = r[0];
+	res->slot_busy = r[1];
+	res->unpinned = r[2];
+	res->holes = r[3];
+	res->last_slot = r[4];
+	res->spins = r[5];
+	return 0;
+}
+
 int ctg_ring(struct ctg *t, unsigned int vcpu, uint64_t req,
 	     uint64_t *after)
 {
@@ -613,18 +728,43 @@ int ctg_ring(struct ctg *t, unsigned int vcpu, uint64_t req,
 int ctg_map(struct ctg *t, unsigned int vcpu, uint64_t gfn, uint64_t n,
 	    unsigned int flags, struct ctg_map_res *res)
 {
-	volatile uint64_t *r = ctg_res(t, vcpu);
 	int ret = ctg_run(t, vcpu, CTG_OP_MAP, gfn, n, flags, 0);
 
 	if (ret)
 		return ret;
-	res->requests = r[0];
-	res->slot_busy = r[1];
-	res->unpinned = r[2];
-	res->holes = r[3];
-	res->last_slot = r[4];
-	res->spins = r[5];
+	return map_res(t, vcpu, res);
+}
+
+static int put_list(struct ctg *t, unsigned int vcpu, const uint64_t *gfns,
+		    unsigned int n)
+{
+	if (vcpu >= t->nr_vcpus || n > CTG_LIST_MAX)
+		return fail(-EINVAL, "list of %u GFNs on vCPU %u", n, vcpu);
+	memcpy(ctg_hva(t, CTG_LIST_GPA(vcpu)), gfns, n * sizeof(*gfns));
 	return 0;
+}
+
+int ctg_map_list(struct ctg *t, unsigned int vcpu, const uint64_t *gfns,
+		 unsigned int n, unsigned int flags, struct ctg_map_res *res)
+{
+	int ret = put_list(t, vcpu, gfns, n);
+
+	if (!ret)
+		ret = ctg_run(t, vcpu, CTG_OP_MAP_LIST, 0, n, flags, 0);
+	return ret ? ret : map_res(t, vcpu, res);
+}
+
+int ctg_unmap_list(struct ctg *t, unsigned int vcpu, const uint64_t *gfns,
+		   unsigned int n)
+{
+	int ret = put_list(t, vcpu, gfns, n);
+
+	return ret ? ret : ctg_run(t, vcpu, CTG_OP_UNMAP_LIST, 0, n, 0, 0);
+}
+
+int ctg_unmap(struct ctg *t, unsigned int vcpu, uint64_t gfn, uint64_t n)
+{
+	return ctg_run(t, vcpu, CTG_OP_UNMAP, gfn, n, 0, 0);
 }
 
 int ctg_guest_hash(struct ctg *t, unsigned int vcpu, uint64_t gpa,
@@ -698,6 +838,22 @@ uint64_t ctg_shadow_diff(struct ctg *t)
 	for (i = 0; i < t->ram_size; i++)
 		if (t->ram[i] != t->shadow[i])
 			return CTG_RAM_GPA + i;
+	return 0;
+}
+
+uint64_t ctg_shadow_diff_range(struct ctg *t, uint64_t gpa, uint64_t len)
+{
+	uint8_t *ram = ctg_hva(t, gpa), *sh;
+	uint64_t i;
+
+	if (!ram || !ctg_hva(t, gpa + len - 1))
+		return gpa;
+	sh = t->shadow + (ram - t->ram);
+	if (!memcmp(ram, sh, len))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (ram[i] != sh[i])
+			return gpa + i;
 	return 0;
 }
 

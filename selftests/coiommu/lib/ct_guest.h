@@ -19,7 +19,8 @@
  *	page 0		struct ctg_info: DTT root/level, BDF, one mailbox per vCPU;
  *			its second half is the test's (CTG_USER_GPA)
  *	pages 1..31	DTT tables (host bump allocator)
- *	pages 32..63	per-vCPU scratch: batch request buffers
+ *	pages 32..63	per-vCPU scratch: batch request buffers (7 pages) and
+ *			a list of GFNs for the list ops (the 8th page)
  *	pages 64..	test data (CTG_DATA_GPA)
  *
  * Guest code talks to the host through its mailbox: the host writes an op
@@ -60,6 +61,11 @@
 #define CTG_SCRATCH_GPA		(CTG_RAM_GPA + 32 * CT_PAGE)
 #define CTG_SCRATCH_PAGES	8		/* per vCPU */
 #define CTG_DATA_GPA		(CTG_RAM_GPA + 64 * CT_PAGE)
+#define CTG_DATA_GFN		CTG_GFN(CTG_DATA_GPA)
+/* The GFN list of CTG_OP_MAP_LIST / CTG_OP_UNMAP_LIST on vCPU @v. */
+#define CTG_LIST_GPA(v)		(CTG_SCRATCH_GPA + \
+				 ((v) * CTG_SCRATCH_PAGES + CTG_SCRATCH_PAGES - 1) * CT_PAGE)
+#define CTG_LIST_MAX		(CT_PAGE / sizeof(uint64_t))
 #define CTG_GFN(gpa)		((uint64_t)(gpa) >> 12)
 #define CTG_GPA(gfn)		((uint64_t)(gfn) << 12)
 
@@ -81,7 +87,7 @@ struct ctg_batch {
 	uint64_t gfn[];
 };
 
-#define CTG_BATCH_MAX	((CTG_SCRATCH_PAGES * CT_PAGE - \
+#define CTG_BATCH_MAX	(((CTG_SCRATCH_PAGES - 1) * CT_PAGE - \
 			  sizeof(struct ctg_batch)) / sizeof(uint64_t))
 
 /* ---- host <-> guest mailbox ----------------------------------------- */
@@ -100,6 +106,9 @@ enum {
 	CTG_OP_HASH,	/* a0: gpa, a1: bytes -> r0: ctg_hash() */
 	CTG_OP_READ32,	/* a0: gpa -> r0 */
 	CTG_OP_EXIT,	/* GUEST_DONE */
+	CTG_OP_MAP_LIST,	/* a1: count, a2: flags; GFNs at CTG_LIST_GPA(vcpu) */
+	CTG_OP_UNMAP_LIST,	/* a1: count; GFNs at CTG_LIST_GPA(vcpu) */
+	CTG_OP_WRITE32,	/* a0: gpa, a1: value (one atomic store) */
 	CTG_OP_USER = 100,	/* first op of a test's own */
 };
 
@@ -144,6 +153,7 @@ struct ctg_cfg {
 	uint64_t dtt_cover;		/* bytes of RAM the DTT covers; default all */
 	bool no_activate;		/* leave the device inactive */
 	bool unparked;			/* leave the unpinner running */
+	unsigned int edu;		/* which edu device (bus order), default 0 */
 };
 
 struct ctg {
@@ -225,9 +235,44 @@ int ctg_ring(struct ctg *t, unsigned int vcpu, uint64_t req,
 /* The guest maps @n pages from @gfn (CTG_OP_MAP); result in *@res. */
 int ctg_map(struct ctg *t, unsigned int vcpu, uint64_t gfn, uint64_t n,
 	    unsigned int flags, struct ctg_map_res *res);
+/*
+ * The guest maps (CTG_OP_MAP_LIST) or unmaps (CTG_OP_UNMAP_LIST) the @n
+ * GFNs of @gfns (at most CTG_LIST_MAX), in that order.
+ */
+int ctg_map_list(struct ctg *t, unsigned int vcpu, const uint64_t *gfns,
+		 unsigned int n, unsigned int flags, struct ctg_map_res *res);
+int ctg_unmap_list(struct ctg *t, unsigned int vcpu, const uint64_t *gfns,
+		   unsigned int n);
+/* The guest takes one off the map count of @n pages from @gfn. */
+int ctg_unmap(struct ctg *t, unsigned int vcpu, uint64_t gfn, uint64_t n);
 /* ctg_hash() of guest memory as the guest reads it. */
 int ctg_guest_hash(struct ctg *t, unsigned int vcpu, uint64_t gpa,
 		   uint64_t len, uint64_t *hash);
+
+/* ---- the instance (host) ---------------------------------------------- */
+/* Current value of @gfn's leaf entry (atomic load); 0 for a hole. */
+uint32_t ctg_entry(struct ctg *t, uint64_t gfn);
+/*
+ * COIOMMU_SET_UNPIN_POLICY; @pass_pages 0 means 65536. 0 or -errno.
+ */
+int ctg_policy(struct ctg *t, unsigned int period_ms, unsigned int old_every,
+	       unsigned int pass_pages);
+/* The instance number (fdinfo), or -1. */
+long ctg_instance(struct ctg *t);
+/*
+ * Value of @key in the instance's debugfs file
+ * (/sys/kernel/debug/coiommu/<instance>), or -1.
+ */
+long long ctg_debugfs(struct ctg *t, const char *key);
+/*
+ * Poll COIOMMU_GET_STATS (every 2 ms) for up to @timeout_ms until
+ * st->scans >= @scans; *@st is the last snapshot. true if reached.
+ */
+bool ctg_wait_scans(struct ctg *t, uint64_t scans, int timeout_ms,
+		    struct coiommu_stats *st);
+/* Same, until st->pinned_pages == @pinned. */
+bool ctg_wait_pinned(struct ctg *t, uint64_t pinned, int timeout_ms,
+		     struct coiommu_stats *st);
 
 /* ---- DMA proofs (host) ------------------------------------------------ */
 /*
@@ -248,6 +293,8 @@ int ctg_dma_write(struct ctg *t, uint64_t gpa, const uint8_t *buf,
 		  size_t len);
 /* GPA of the first byte where RAM and shadow differ, or 0 if none. */
 uint64_t ctg_shadow_diff(struct ctg *t);
+/* The same for [gpa, gpa + len) only. */
+uint64_t ctg_shadow_diff_range(struct ctg *t, uint64_t gpa, uint64_t len);
 /* Shadow's hash of [gpa, gpa + len) (compare with ctg_guest_hash()). */
 uint64_t ctg_shadow_hash(struct ctg *t, uint64_t gpa, uint64_t len);
 

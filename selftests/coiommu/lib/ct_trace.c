@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The coiommu tracepoints, read back by tests; see ct_trace.h.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "ct.h"
+#include "ct_trace.h"
+
+static const char *trace_dir;
+
+static int trace_write(const char *file, const char *s, bool trunc)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", trace_dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC | (trunc ? O_TRUNC : 0));
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+static bool have_events(const char *dir)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/events/coiommu/coiommu_scan/enable",
+		 dir);
+	return access(path, W_OK) == 0;
+}
+
+int ct_trace_start(void)
+{
+	static const char *const events[] = {
+		"events/coiommu/coiommu_scan/enable",
+		"events/coiommu/coiommu_unpin/enable",
+	};
+	unsigned int i;
+	int ret;
+
+	trace_dir = "/sys/kernel/tracing";
+	if (!have_events(trace_dir)) {
+		mount("tracefs", trace_dir, "tracefs", 0, NULL);
+		if (!have_events(trace_dir))
+			trace_dir = "/sys/kernel/debug/tracing";
+		if (!have_events(trace_dir))
+			return -ENOENT;
+	}
+	ret = trace_write("trace_clock", "global", false);
+	if (!ret)
+		ret = trace_write("tracing_on", "1", false);
+	if (!ret)
+		ret = trace_write("trace", "", true);
+	for (i = 0; !ret && i < sizeof(events) / sizeof(events[0]); i++)
+		ret = trace_write(events[i], "1", false);
+	return ret;
+}
+
+void ct_trace_stop(void)
+{
+	if (!trace_dir)
+		return;
+	trace_write("events/coiommu/coiommu_scan/enable", "0", false);
+	trace_write("events/coiommu/coiommu_unpin/enable", "0", false);
+}
+
+int ct_trace_mark(const char *mark)
+{
+	return trace_dir ? trace_write("trace_marker", mark, false) : -ENOENT;
+}
+
+static bool parse(const char *line, struct ct_trace_ev *ev)
+{
+	unsigned long long inst, a, b;
+	const char *p;
+	int old;
+
+	memset(ev, 0, sizeof(*ev));
+	p = strstr(line, "coiommu_scan: ");
+	if (p) {
+		if (sscanf(p, "coiommu_scan: instance=%llu scanned=%lu released=%lu sweeps=%llu old_generation=%d",
+			   &inst, &ev->scanned, &ev->released, &a, &old) != 5)
+			return false;
+		ev->type = CT_EV_SCAN;
+		ev->inst = inst;
+		ev->sweeps = a;
+		ev->old_turn = old;
+		return true;
+	}
+	p = strstr(line, "coiommu_unpin: ");
+	if (p) {
+		if (sscanf(p, "coiommu_unpin: instance=%llu gfn=%llx npages=%llu cause=%15s",
+			   &inst, &a, &b, ev->cause) != 4)
+			return false;
+		ev->type = CT_EV_UNPIN;
+		ev->inst = inst;
+		ev->gfn = a;
+		ev->npages = b;
+		return true;
+	}
+	p = strstr(line, "tracing_mark_write: ");
+	if (p) {
+		ev->type = CT_EV_MARK;
+		snprintf(ev->mark, sizeof(ev->mark), "%s",
+			 p + strlen("tracing_mark_write: "));
+		ev->mark[strcspn(ev->mark, "\n")] = 0;
+		return true;
+	}
+	return false;
+}
+
+int ct_trace_read(struct ct_trace_ev **evs, size_t *n)
+{
+	struct ct_trace_ev *v = NULL, ev, *nv;
+	size_t cap = 0, cnt = 0;
+	char path[128], line[512];
+	FILE *f;
+
+	*evs = NULL;
+	*n = 0;
+	if (!trace_dir)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/trace", trace_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#' || !parse(line, &ev))
+			continue;
+		if (cnt == cap) {
+			cap = cap ? 2 * cap : 256;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				fclose(f);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[cnt++] = ev;
+	}
+	fclose(f);
+	*evs = v;
+	*n = cnt;
+	return 0;
+}
+
+size_t ct_trace_after(const struct ct_trace_ev *evs, size_t n,
+		      const char *mark)
+{
+	size_t i;
+
+	if (!mark)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (evs[i].type == CT_EV_MARK && !strcmp(evs[i].mark, mark))
+			return i + 1;
+	return n;
+}
+
+const struct ct_trace_ev *ct_trace_scan(const struct ct_trace_ev *evs,
+					size_t n, size_t from, uint64_t inst,
+					unsigned int k)
+{
+	size_t i;
+
+	for (i = from; i < n; i++)
+		if (evs[i].type == CT_EV_SCAN && evs[i].inst == inst && !--k)
+			return &evs[i];
+	return NULL;
+}
+
+unsigned int ct_trace_unpin_pass(const struct ct_trace_ev *evs, size_t n,
+				 size_t from, uint64_t inst, uint64_t gfn,
+				 const struct ct_trace_ev **unpin)
+{
+	unsigned int pass = 1;
+	size_t i;
+
+	for (i = from; i < n; i++) {
+		if (evs[i].inst != inst)
+			continue;
+		if (evs[i].type == CT_EV_SCAN)
+			pass++;
+		if (evs[i].type == CT_EV_UNPIN && gfn >= evs[i].gfn &&
+		    gfn - evs[i].gfn < evs[i].npages) {
+			if (unpin)
+				*unpin = &evs[i];
+			return pass;
+		}
+	}
+	return 0;
+}
