@@ -10,8 +10,9 @@
  *  - T: NT pages the guest mapped and unmapped (map count 0), whose
  *    ACCESSED a guest loop on vCPU 0 keeps setting again: never unpinned
  *    either. The loop records every time it finds ACCESSED clear: the host
- *    gave the page its second chance, and does so exactly once per pass
- *    (the count equals the passes). The loop also checks that PINNED
+ *    gave the page its second chance, at most once per pass (the guest
+ *    sees every clear only when it runs between passes, which a loaded
+ *    host does not promise). The loop also checks that PINNED
  *    never went away and that the host never changed the map count.
  * DMA to both sets keeps landing throughout (sampled every few passes);
  * unpins stay 0. Afterwards, with the guest done with both sets, all of
@@ -233,8 +234,14 @@ TEST_F_TIMEOUT(lb, lazy_unpin_busy, 180)
 	EXPECT_EQ(0, st.old_pages);
 	EXPECT_EQ((NM + NT) * (s1 - s0), st.scanned_pages);
 	EXPECT_LT(s1 - s0, c->rounds);
+	/*
+	 * The host clears ACCESSED once per pass; the guest sees each clear
+	 * only if it ran between two passes, which a loaded machine does
+	 * not promise: at least one, never more than the passes.
+	 */
 	for (i = 0; i < NT; i++) {
-		EXPECT_EQ(s1 - s0, c->cleared[i]) {
+		EXPECT_LE(1, c->cleared[i]);
+		EXPECT_GE(s1 - s0, c->cleared[i]) {
 			TH_LOG("T page %u: the guest found ACCESSED cleared %llu times in %llu passes",
 			       i, (unsigned long long)c->cleared[i],
 			       (unsigned long long)(s1 - s0));
@@ -252,8 +259,12 @@ TEST_F_TIMEOUT(lb, lazy_unpin_busy, 180)
 		EXPECT_EQ(PINNED, ctg_entry(t, M0 + i));
 	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_UNPARK, 0, 0));
 	ASSERT_TRUE(ctg_wait_pinned(t, 0, TIMEOUT_MS, &st));
-	/* No pass counts once nothing is pinned: exactly two. */
-	EXPECT_EQ(s1 + 2, st.scans);
+	/*
+	 * Within two passes (no pass counts once nothing is pinned): one
+	 * if the guest's last touch came before the last clear.
+	 */
+	EXPECT_LE(s1 + 1, st.scans);
+	EXPECT_GE(s1 + 2, st.scans);
 	EXPECT_EQ(NM + NT, st.unpins_lazy);
 	for (i = 0; i < NM; i++)
 		EXPECT_EQ(0, ctg_entry(t, M0 + i));
