@@ -45,7 +45,10 @@ TOOLS_CFLAGS := -O2 -g -Wall -Wextra -static -I$(CURDIR)/uapi \
 		-I$(CURDIR)/tools/lib
 LIBCOIOMMU   := tools/lib/libcoiommu.c tools/lib/libcoiommu.h
 
-tools: $(BUILD)/tools/coiommuctl $(BUILD)/tools/coiommu-sample
+VMM_SRC      := $(wildcard tools/vmm/*.c) tools/vmm/vmm.h
+
+tools: $(BUILD)/tools/coiommuctl $(BUILD)/tools/coiommu-sample \
+	$(BUILD)/tools/coiommu-vmm $(BUILD)/vmm/guest.cpio
 
 $(BUILD)/tools/coiommuctl: tools/coiommuctl/coiommuctl.c uapi/linux/coiommu.h
 	@mkdir -p $(dir $@)
@@ -55,6 +58,14 @@ $(BUILD)/tools/coiommu-sample: tools/samples/coiommu_sample.c \
 		tools/samples/sample_guest.S $(LIBCOIOMMU) uapi/linux/coiommu.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOLS_CFLAGS) $(filter %.c %.S,$^) -o $@
+
+$(BUILD)/tools/coiommu-vmm: $(VMM_SRC) $(LIBCOIOMMU) uapi/linux/coiommu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOLS_CFLAGS) -pthread $(filter %.c,$^) -o $@
+
+# The nested guest's initramfs: busybox and tools/vmm/guest-init.
+$(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init
+	tools/vmm/mkguest.sh $@
 
 initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio

@@ -37,6 +37,11 @@ cp "${MODULE_DIR:-$TOP/kernel}"/*.ko "$stage/lib/modules/$KVER/extra/"
 find "$BUILD/selftests" -maxdepth 1 -type f -perm -u+x -exec cp {} "$stage/tests/" \;
 cp -r "$TOP/tools/rig/guest/." "$stage/tests/"
 [ -d "$BUILD/tools" ] && cp "$BUILD"/tools/* "$stage/bin/"
+# coiommu-vmm's nested guest: its initramfs (the kernel comes over 9p).
+if [ -e "$BUILD/vmm/guest.cpio" ]; then
+	mkdir -p "$stage/vmm" "$stage/kernel"
+	cp "$BUILD/vmm/guest.cpio" "$stage/vmm/"
+fi
 depmod -b "$stage" "$KVER"
 
 (cd "$stage" && find . -print0 | LC_ALL=C sort -z |

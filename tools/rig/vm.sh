@@ -46,6 +46,9 @@ else
 fi
 args+=(-serial "file:$results")
 [ -n "$share" ] && args+=(-virtfs "local,path=$TOP,mount_tag=coiommu_src,security_model=none,readonly=on")
+# The guest kernel, read-only, for coiommu-vmm's nested guest (tests mount
+# it at /kernel when they need it; see selftests/coiommu/lib/ct_vmm.h).
+args+=(-virtfs "local,path=$KCACHE,mount_tag=coiommu_kernel,security_model=none,readonly=on")
 
 if [ "$mode" = shell ]; then
 	exec qemu-system-x86_64 "${args[@]}"

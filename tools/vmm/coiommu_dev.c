@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The coIOMMU device (Documentation/guest-abi.rst): PCI 1234:abcd rev 0x10,
+ * class "other", three 64-bit memory BARs of 8 KiB:
+ *
+ *	BAR0	registers, trapped here: dtt_root (0x00), cmd (0x08),
+ *		dtt_level (0x10); from 0x18 one trigger byte per vCPU, each a
+ *		KVM ioeventfd that coiommu_host listens to (never trapped)
+ *	BAR2	notify slots: memory shared by guest, VMM and coiommu_host
+ *	BAR4	topology: u16 count, u16 BDF per endpoint (read-only memory)
+ *
+ * The VMM's whole part of the protocol is here: the PCI shell, the
+ * register file, and the wiring through libcoiommu. Pinning never
+ * involves this process.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "libcoiommu.h"
+#include "vmm.h"
+
+#define COIOMMU_VENDOR		0x1234
+#define COIOMMU_DEVICE		0xabcd
+#define COIOMMU_REVISION	0x10
+#define COIOMMU_CLASS		0xff0000	/* "other" */
+#define COIOMMU_BAR_SIZE	0x2000
+#define BAR_REGS		0
+#define BAR_NOTIFY		2
+#define BAR_TOPO		4
+
+struct coiommu_dev {
+	uint64_t dtt_root;
+	uint64_t dtt_level;
+	uint64_t cmd;
+	bool root_locked;	/* dtt_root can be written once */
+	uint8_t *notify;	/* BAR2 backing */
+	uint8_t *topo;		/* BAR4 backing */
+	struct coiommu_doorbells db;
+	bool attached;
+	uint64_t bar0;		/* where the ioeventfds are */
+	bool bar0_mapped;
+};
+
+static int ioeventfds(struct vmm *vmm, struct coiommu_dev *c, uint64_t bar0,
+		      bool assign)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->db.nr_vcpus; i++) {
+		struct kvm_ioeventfd io = {
+			.addr = bar0 + COIOMMU_BAR0_TRIGGER + i,
+			.len = 1,
+			.fd = c->db.eventfds[i],
+			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		};
+
+		if (ioctl(vmm->vm, KVM_IOEVENTFD, &io))
+			return -errno;
+	}
+	c->db.trigger_gpa = bar0 + COIOMMU_BAR0_TRIGGER;
+	return 0;
+}
+
+static void co_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
+{
+	struct coiommu_dev *c = d->priv;
+	struct vmm *vmm = d->vmm;
+	int ret = 0;
+
+	switch (i) {
+	case BAR_REGS:
+		/* Trapped; the doorbells follow the BAR when it moves. */
+		if (c->attached)
+			ret = ioeventfds(vmm, c, addr, map);
+		c->bar0 = addr;
+		c->bar0_mapped = map;
+		break;
+	case BAR_NOTIFY:
+		ret = vmm_set_slot(vmm, SLOT_COIOMMU_NOTIFY, addr,
+				   map ? COIOMMU_BAR_SIZE : 0, c->notify, false);
+		break;
+	case BAR_TOPO:
+		ret = vmm_set_slot(vmm, SLOT_COIOMMU_TOPO, addr,
+				   map ? COIOMMU_BAR_SIZE : 0, c->topo, true);
+		break;
+	}
+	if (ret)
+		vmm_die("coIOMMU BAR%d %s 0x%llx: %s", i,
+			map ? "map at" : "unmap from",
+			(unsigned long long)addr, strerror(-ret));
+}
+
+static void do_command(struct vmm *vmm, struct coiommu_dev *c, uint32_t cmd)
+{
+	bool act = cmd == COIOMMU_CMD_ACTIVATE;
+	int ret;
+
+	c->cmd = cmd;
+	ret = coiommu_command(vmm->coiommu, cmd, act ? c->dtt_root : 0,
+			      act ? (uint32_t)c->dtt_level : 0);
+	if (act && !ret)
+		c->root_locked = true;
+	/* The ABI has no error register: a refused command does nothing. */
+	if (ret)
+		fprintf(stderr, "coiommu-vmm: guest command %u (dtt_root 0x%llx, dtt_level %llu) refused: %s\n",
+			cmd, (unsigned long long)c->dtt_root,
+			(unsigned long long)c->dtt_level, strerror(-ret));
+	else
+		vmm_log(vmm, "coIOMMU command %u (dtt_root 0x%llx, dtt_level %llu)",
+			cmd, (unsigned long long)c->dtt_root,
+			(unsigned long long)c->dtt_level);
+}
+
+/* Write @len bytes of @val at byte @shift of the u64 register @reg. */
+static void merge(uint64_t *reg, uint64_t val, unsigned int shift,
+		  unsigned int len)
+{
+	uint64_t mask = len == 8 ? ~0ULL : ((1ULL << (8 * len)) - 1) << shift;
+
+	*reg = (*reg & ~mask) | ((val << shift) & mask);
+}
+
+static bool co_mmio(struct pci_dev *d, int bar, uint64_t off, uint8_t *data,
+		    unsigned int len, bool write)
+{
+	struct coiommu_dev *c = d->priv;
+	unsigned int shift = 8 * (off & 7);
+	uint64_t *reg = NULL, val = 0;
+
+	if (bar != BAR_REGS)
+		return true;	/* a write to read-only BAR4: dropped */
+	if (off < COIOMMU_BAR0_TRIGGER && (off & (len - 1)) == 0 &&
+	    (len == 4 || len == 8)) {
+		switch (off & ~7ULL) {
+		case COIOMMU_BAR0_DTT_ROOT:
+			reg = &c->dtt_root;
+			break;
+		case COIOMMU_BAR0_CMD:
+			reg = &c->cmd;
+			break;
+		case COIOMMU_BAR0_DTT_LEVEL:
+			reg = &c->dtt_level;
+			break;
+		}
+	}
+	if (!write) {
+		if (reg)
+			val = *reg >> shift;
+		memcpy(data, &val, len);
+		return true;
+	}
+	if (!reg)
+		return true;	/* trigger byte of a vCPU we do not have */
+	memcpy(&val, data, len);
+	if (reg == &c->dtt_root) {
+		if (!c->root_locked)
+			merge(reg, val, shift, len);
+		if (len == 8 && c->dtt_root)
+			c->root_locked = true;
+	} else if (reg == &c->dtt_level) {
+		merge(reg, val, shift, len);
+	} else if (!shift) {	/* cmd: the low dword or the whole qword */
+		do_command(d->vmm, c, (uint32_t)val);
+	}
+	return true;
+}
+
+static void *shared_page(void)
+{
+	void *p = mmap(NULL, COIOMMU_BAR_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		vmm_die("mmap: %s", strerror(errno));
+	memset(p, 0, COIOMMU_BAR_SIZE);	/* populate */
+	return p;
+}
+
+struct pci_dev *coiommu_dev_create(struct vmm *vmm, uint8_t devfn)
+{
+	struct pci_dev *d = calloc(1, sizeof(*d));
+	struct coiommu_dev *c = calloc(1, sizeof(*c));
+	int i;
+
+	if (!d || !c)
+		vmm_die("out of memory");
+	c->notify = shared_page();
+	c->topo = shared_page();
+	d->devfn = devfn;
+	d->name = "coIOMMU";
+	d->priv = c;
+	pci_set_id(d, COIOMMU_VENDOR, COIOMMU_DEVICE, COIOMMU_REVISION,
+		   COIOMMU_CLASS);
+	/* Subsystem IDs: the same as the device's. */
+	memcpy(d->cfg + 0x2c, d->cfg, 4);
+	for (i = BAR_REGS; i <= BAR_TOPO; i += 2) {
+		d->bar[i].size = COIOMMU_BAR_SIZE;
+		d->bar[i].is64 = true;
+	}
+	d->bar_map = co_bar_map;
+	d->mmio = co_mmio;
+	pci_add(vmm, d);
+	return d;
+}
+
+void coiommu_dev_attach(struct vmm *vmm)
+{
+	struct pci_dev *d = vmm->coiommu_dev;
+	struct coiommu_dev *c = d->priv;
+	struct coiommu_region ram = {
+		.gpa = 0,
+		.size = vmm->ram_size,
+		.vaddr = (uintptr_t)vmm->ram,
+	};
+	uint16_t *topo = (uint16_t *)c->topo;
+	unsigned int i;
+	int ret;
+
+	vmm->coiommu = coiommu_open();
+	if (vmm->coiommu < 0)
+		vmm_die("/dev/coiommu: %s (is coiommu_host loaded?)",
+			strerror(-vmm->coiommu));
+	ret = coiommu_set_memory(vmm->coiommu, &ram, 1);
+	if (ret)
+		vmm_die("coiommu_set_memory: %s", strerror(-ret));
+
+	topo[0] = vmm->nr_passthrough;
+	for (i = 0; i < vmm->nr_passthrough; i++) {
+		struct pci_dev *pt = vmm->passthrough[i];
+		int dev, group;
+
+		vfio_files(pt, &dev, &group);
+		ret = coiommu_add_vfio_device(vmm->coiommu, dev, group,
+					      pt->devfn);
+		if (ret)
+			vmm_die("coiommu_add_vfio_device %s: %s", pt->name,
+				strerror(-ret));
+		topo[1 + i] = pt->devfn;	/* bus 0: BDF = devfn */
+	}
+
+	if (!c->bar0_mapped)
+		vmm_die("coIOMMU BAR0 is not mapped");
+	ret = coiommu_attach_doorbells(vmm->coiommu, &c->db, vmm->vm, c->bar0,
+				       c->notify, vmm->nr_vcpus);
+	if (ret)
+		vmm_die("coiommu_attach_doorbells: %s", strerror(-ret));
+	c->attached = true;
+	vmm_log(vmm, "coIOMMU attached: %llu MiB of RAM, %u endpoint(s), %u doorbell(s) at 0x%llx",
+		(unsigned long long)(vmm->ram_size / MIB),
+		vmm->nr_passthrough, vmm->nr_vcpus,
+		(unsigned long long)c->db.trigger_gpa);
+}
+
+void coiommu_dev_stats_line(struct vmm *vmm, double t, bool final)
+{
+	struct coiommu_stats st;
+	double pinned, peak;
+	int ret;
+
+	if (vmm->coiommu < 0)
+		return;
+	ret = coiommu_get_stats(vmm->coiommu, &st);
+	if (ret) {
+		fprintf(stderr, "coiommu-vmm: coiommu_get_stats: %s\n",
+			strerror(-ret));
+		return;
+	}
+	pinned = st.pinned_pages * (double)PAGE_SIZE / MIB;
+	peak = st.peak_pinned_pages * (double)PAGE_SIZE / MIB;
+	fprintf(stderr,
+		"coiommu-vmm: [%7.1f s]%s guest RAM %llu MiB, pinned %.2f MiB (%.2f%%), peak %.2f MiB, requests %llu (refused %llu), unpins %llu\n",
+		t, final ? " final:" : "",
+		(unsigned long long)(vmm->ram_size / MIB), pinned,
+		100.0 * pinned / (vmm->ram_size / MIB), peak,
+		(unsigned long long)st.requests,
+		(unsigned long long)st.refused_requests,
+		(unsigned long long)st.unpins);
+}
+
+void coiommu_dev_destroy(struct vmm *vmm)
+{
+	struct coiommu_dev *c = vmm->coiommu_dev->priv;
+
+	if (c->attached) {
+		if (c->bar0_mapped)
+			coiommu_detach_doorbells(&c->db);
+		else
+			free(c->db.eventfds);
+	}
+	c->attached = false;
+	if (vmm->coiommu >= 0)
+		close(vmm->coiommu);
+	vmm->coiommu = -1;
+}
