@@ -97,6 +97,7 @@ check-debug: deps
 	KVER=$$kv MODULE_DIR=$(DEBUG)/src/kernel \
 		$(RIG)/initramfs.sh $(DEBUG)/initramfs.cpio; \
 	KVER=$$kv INITRAMFS=$(DEBUG)/initramfs.cpio RESULTS=$(DEBUG)/results \
+		NESTED_KCACHE=$(CACHE)/kernel/$(KVER) \
 		VM_APPEND="kmemleak=on $(VM_APPEND)" $(RIG)/run-tests.sh $(T)
 
 vmtest: deps

@@ -46,9 +46,11 @@ else
 fi
 args+=(-serial "file:$results")
 [ -n "$share" ] && args+=(-virtfs "local,path=$TOP,mount_tag=coiommu_src,security_model=none,readonly=on")
-# The guest kernel, read-only, for coiommu-vmm's nested guest (tests mount
-# it at /kernel when they need it; see selftests/coiommu/lib/ct_vmm.h).
-args+=(-virtfs "local,path=$KCACHE,mount_tag=coiommu_kernel,security_model=none,readonly=on")
+# A kernel, read-only, for coiommu-vmm's nested guest (tests mount it at
+# /kernel when they need it; see selftests/coiommu/lib/ct_vmm.h): this
+# VM's own, unless NESTED_KCACHE names another (make check-debug keeps
+# Debian's there: a KASAN kernel nested under TCG boots far too slowly).
+args+=(-virtfs "local,path=${NESTED_KCACHE:-$KCACHE},mount_tag=coiommu_kernel,security_model=none,readonly=on")
 
 if [ "$mode" = shell ]; then
 	exec qemu-system-x86_64 "${args[@]}"
