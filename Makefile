@@ -84,6 +84,8 @@ check: deps
 # atomic-sleep debugging) built once from linux-source-6.1 and cached.
 # Built apart (a copy of the module sources, its own initramfs and
 # results in build/debug/) so that it never disturbs the normal build.
+# KASAN makes the guests several times slower: the fuzzers run fewer
+# iterations there (the aim is splats, not volume) with more time.
 DEBUG	:= $(BUILD)/debug
 
 check-debug: deps
@@ -97,8 +99,9 @@ check-debug: deps
 	KVER=$$kv MODULE_DIR=$(DEBUG)/src/kernel \
 		$(RIG)/initramfs.sh $(DEBUG)/initramfs.cpio; \
 	KVER=$$kv INITRAMFS=$(DEBUG)/initramfs.cpio RESULTS=$(DEBUG)/results \
-		NESTED_KCACHE=$(CACHE)/kernel/$(KVER) \
-		VM_APPEND="kmemleak=on $(VM_APPEND)" $(RIG)/run-tests.sh $(T)
+		NESTED_KCACHE=$(CACHE)/kernel/$(KVER) TEST_TIMEOUT=900 \
+		VM_APPEND="kmemleak=on FUZZ_ITERS=30000 $(VM_APPEND)" \
+		$(RIG)/run-tests.sh $(T)
 
 vmtest: deps
 	@$(MAKE) --no-print-directory initramfs
