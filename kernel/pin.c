@@ -49,6 +49,15 @@ int coiommu_account(struct coiommu_instance *inst, long npages)
 	return ret;
 }
 
+/* Map one page at @iova into @dom, unless someone else owns the IOVA. */
+static int map_in(struct coiommu_domain *dom, u64 iova, phys_addr_t phys)
+{
+	/* Someone else (type1's MAP_DMA) owns this IOVA here. */
+	if (iommu_iova_to_phys(dom->domain, iova))
+		return -EEXIST;
+	return iommu_map(dom->domain, iova, phys, PAGE_SIZE, dom->prot);
+}
+
 /* Map one page at @iova into every domain, or into none. */
 static int map_page(struct coiommu_instance *inst, u64 iova, phys_addr_t phys)
 {
@@ -56,12 +65,7 @@ static int map_page(struct coiommu_instance *inst, u64 iova, phys_addr_t phys)
 	int ret;
 
 	list_for_each_entry(dom, &inst->domains, node) {
-		/* Someone else (type1's MAP_DMA) owns this IOVA here. */
-		if (iommu_iova_to_phys(dom->domain, iova)) {
-			ret = -EEXIST;
-			goto unwind;
-		}
-		ret = iommu_map(dom->domain, iova, phys, PAGE_SIZE, dom->prot);
+		ret = map_in(dom, iova, phys);
 		if (ret)
 			goto unwind;
 	}
@@ -142,14 +146,6 @@ static bool page_pinned(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	return st && (*st & COIOMMU_PS_PINNED);
 }
 
-/* @gfn is guest RAM and pinned. */
-bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
-{
-	struct coiommu_ram *ram = coiommu_find_ram(inst, gfn);
-
-	return ram && page_pinned(inst, ram, gfn - ram->gfn);
-}
-
 /* The state byte of @gfn if it is pinned, else NULL. */
 u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
 {
@@ -160,6 +156,12 @@ u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
 		return NULL;
 	st = coiommu_state(ram, gfn - ram->gfn, false, inst);
 	return st && (*st & COIOMMU_PS_PINNED) ? st : NULL;
+}
+
+/* @gfn is guest RAM and pinned. */
+bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
+{
+	return coiommu_page_state(inst, gfn);
 }
 
 /*
@@ -371,11 +373,7 @@ int coiommu_map_pinned(struct coiommu_instance *inst,
 			if (!page_pinned(inst, ram, idx))
 				continue;
 			phys = iommu_iova_to_phys(src->domain, iova);
-			if (iommu_iova_to_phys(dom->domain, iova))
-				ret = -EEXIST;
-			else
-				ret = iommu_map(dom->domain, iova, phys,
-						PAGE_SIZE, dom->prot);
+			ret = map_in(dom, iova, phys);
 			if (ret) {
 				unmap_ram(inst, dom, ram, idx);
 				while (r--)
