@@ -52,7 +52,7 @@ struct touch_ctl {
 _Static_assert(sizeof(struct touch_ctl) <= 2048, "touch_ctl too large");
 
 /* a0: first page of T. Sets ACCESSED again and again until told to stop. */
-static void guest_touch(struct ctg_mbox *mb)
+static void guest_touch(unsigned int vcpu, struct ctg_mbox *mb)
 {
 	struct touch_ctl *c = (struct touch_ctl *)CTL_GPA;
 	struct ctg_info *info = ctg_guest_info();
@@ -84,18 +84,7 @@ static void guest_touch(struct ctg_mbox *mb)
 
 static void guest_code(uint64_t vcpu)
 {
-	struct ctg_mbox *mb = &ctg_guest_info()->mbox[vcpu];
-
-	for (;;) {
-		if (mb->op == OP_TOUCH)
-			guest_touch(mb);
-		else if (mb->op == CTG_OP_EXIT)
-			GUEST_DONE();
-		else
-			GUEST_ASSERT_1(ctg_guest_op(vcpu), mb->op);
-		mb->seq++;
-		GUEST_SYNC(mb->op);
-	}
+	ctg_guest_loop(vcpu, OP_TOUCH, guest_touch);
 }
 
 struct toucher {

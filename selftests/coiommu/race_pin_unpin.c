@@ -128,18 +128,7 @@ static void guest_churn(unsigned int vcpu, struct ctg_mbox *mb)
 
 static void guest_code(uint64_t vcpu)
 {
-	struct ctg_mbox *mb = &ctg_guest_info()->mbox[vcpu];
-
-	for (;;) {
-		if (mb->op == OP_CHURN)
-			guest_churn(vcpu, mb);
-		else if (mb->op == CTG_OP_EXIT)
-			GUEST_DONE();
-		else
-			GUEST_ASSERT_1(ctg_guest_op(vcpu), mb->op);
-		mb->seq++;
-		GUEST_SYNC(mb->op);
-	}
+	ctg_guest_loop(vcpu, OP_CHURN, guest_churn);
 }
 
 struct runner {

@@ -306,18 +306,26 @@ asm(".pushsection .text\n"
 	"	ud2\n"
 	".popsection");
 
-void ctg_guest_main(uint64_t vcpu)
+void ctg_guest_loop(unsigned int vcpu, uint64_t user_op,
+		    void (*user)(unsigned int vcpu, struct ctg_mbox *mb))
 {
 	struct ctg_mbox *mb = &ctg_guest_info()->mbox[vcpu];
 
 	for (;;) {
-		if (mb->op == CTG_OP_EXIT)
+		if (user && mb->op == user_op)
+			user(vcpu, mb);
+		else if (mb->op == CTG_OP_EXIT)
 			GUEST_DONE();
 		else
 			GUEST_ASSERT_1(ctg_guest_op(vcpu), mb->op);
 		mb->seq++;
 		GUEST_SYNC(mb->op);
 	}
+}
+
+void ctg_guest_main(uint64_t vcpu)
+{
+	ctg_guest_loop(vcpu, CTG_OP_NONE, NULL);
 }
 
 /* ---- host: the VM ----------------------------------------------------- */

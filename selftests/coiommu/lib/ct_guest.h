@@ -316,6 +316,13 @@ static inline struct ctg_info *ctg_guest_info(void)
 }
 /* Entry point: serve generic ops on vCPU @vcpu (vcpu_args_set 1 arg). */
 void ctg_guest_main(uint64_t vcpu);
+/*
+ * Serve @vcpu's mailbox for ever, as ctg_guest_main() does, except that
+ * op @user_op goes to @user, a test's own (guest code too). A test's
+ * entry point is then: ctg_guest_loop(vcpu, OP_MINE, guest_mine).
+ */
+void ctg_guest_loop(unsigned int vcpu, uint64_t user_op,
+		    void (*user)(unsigned int vcpu, struct ctg_mbox *mb));
 /* Serve the op in @vcpu's mailbox; false when it is not a generic op. */
 bool ctg_guest_op(unsigned int vcpu);
 /*
