@@ -51,6 +51,7 @@ static inline int ct_vmm_run(struct ct_vmm_run *r, const char *args)
 	char cmd[1024];
 	size_t cap = 1 << 16;
 	long t0 = ct_now_ms();
+	const char *tmo;
 	FILE *p;
 	int st;
 
@@ -58,8 +59,17 @@ static inline int ct_vmm_run(struct ct_vmm_run *r, const char *args)
 	r->status = -1;
 	if (ct_vmm_mount_kernel())
 		return -1;
+	/*
+	 * CT_VMM_TIMEOUT (seconds) overrides the test's -t: the last -t
+	 * wins. make check-debug sets it: under a KASAN test VM every exit of
+	 * the nested guest is several times slower and a boot takes ~70 s.
+	 */
+	tmo = getenv("CT_VMM_TIMEOUT");
+	if (tmo && (atoi(tmo) <= 0 || strlen(tmo) > 8))
+		tmo = NULL;
 	snprintf(cmd, sizeof(cmd), CT_VMM " -k " CT_VMM_KERNEL " -i "
-		 CT_VMM_INITRD " %s 2>&1", args);
+		 CT_VMM_INITRD " %s%s%s 2>&1", args, tmo ? " -t " : "",
+		 tmo ? tmo : "");
 	r->out = malloc(cap);
 	if (!r->out)
 		return -1;
