@@ -118,7 +118,8 @@ vmshell: deps
 	@$(RIG)/vm.sh -s shell
 
 # Kernel style and static checks: checkpatch --strict (from linux-source),
-# sparse (C=2: every file) and the W=1 build; any finding fails.
+# sparse (C=2: every file) and the W=1 build; any finding fails. The RST
+# documentation must parse without a docutils warning.
 LINT_SRC = $(filter-out %.mod.c,$(wildcard kernel/*.c kernel/*.h)) \
 	   uapi/linux/coiommu.h
 
@@ -130,6 +131,7 @@ lint: deps kernel-cache
 		cat $(BUILD)/sparse.log; test $$rc -eq 0
 	@! grep -E 'warning:|error:' $(BUILD)/sparse.log >/dev/null || \
 		{ echo "sparse or W=1 findings" >&2; exit 1; }
+	/usr/bin/python3 $(RIG)/rstcheck.py Documentation/*.rst
 	@echo "lint: clean"
 
 clean:
