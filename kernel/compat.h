@@ -89,7 +89,7 @@ static inline bool coiommu_mmap_write_trylock(struct mm_struct *mm)
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
 static inline bool coiommu_get_file_unless_released(struct file **f)
 {
-	return get_file_active(f) != NULL;
+	return !!get_file_active(f);
 }
 #else
 static inline bool coiommu_get_file_unless_released(struct file **f)
