@@ -23,7 +23,8 @@ apt_private() {
 	"$@" -o Dir::Etc::SourceList=/dev/null \
 		-o Dir::Etc::SourceParts="$APTD/sources.list.d" \
 		-o Dir::State::Lists="$APTD/lists" \
-		-o Dir::Cache="$APTD/cache" -q
+		-o Dir::Cache="$APTD/cache" \
+		-o Dir::State::status=/dev/null -q
 }
 
 # The suite's package lists, refreshed once a day at most.
@@ -53,7 +54,7 @@ apt_lists() {
 discover() {
 	local dep
 	VERSION=$(apt_private apt-cache show linux-headers-amd64 |
-		awk -v s="$SUITE" '/^Version:/ { print $2 }' | sort -V | tail -1)
+		awk '/^Version:/ { print $2 }' | sort -V | tail -1)
 	dep=$(apt_private apt-cache show "linux-headers-amd64=$VERSION" |
 		sed -n 's/^Depends: \(linux-headers-[^ ,]*-amd64\).*/\1/p' | head -1)
 	[ -n "$VERSION" ] && [ -n "$dep" ] ||
