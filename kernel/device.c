@@ -16,13 +16,15 @@
 #include <linux/coiommu.h>
 
 #include "coiommu.h"
+#include "compat.h"
 
 /*
  * VFIO (6.1) exports no test for a device file. Every device file is an
  * anonymous-inode file named "[vfio-device]" with VFIO's own file
  * operations, whose owner is the module of the (verified) group file,
- * and which are not the group's; only then is private_data a
- * struct vfio_device, which vfio_file_has_dev() checks against the group.
+ * and which are not the group's; only then does private_data lead to a
+ * struct vfio_device (compat.h), which vfio_file_has_dev() checks against
+ * the group. Newer kernels also say whether a file is VFIO's (compat.h).
  */
 static struct vfio_device *vfio_device_of(struct file *dev_file,
 					  struct file *group_file)
@@ -37,7 +39,9 @@ static struct vfio_device *vfio_device_of(struct file *dev_file,
 		return NULL;
 	if (strcmp(file_dentry(dev_file)->d_name.name, "[vfio-device]"))
 		return NULL;
-	vdev = dev_file->private_data;
+	if (!coiommu_vfio_file_is_device(dev_file))
+		return NULL;
+	vdev = coiommu_vfio_file_device(dev_file);
 	if (!vdev || !vfio_file_has_dev(group_file, vdev))
 		return NULL;
 	return vdev;
@@ -136,14 +140,14 @@ int coiommu_add_device(struct coiommu_instance *inst, void __user *arg)
 		return -EINVAL;
 
 	dev_f = fdget(args.device_fd);
-	if (!dev_f.file)
+	if (!fd_file(dev_f))
 		return -EBADF;
 	group_f = fdget(args.group_fd);
-	if (!group_f.file) {
+	if (!fd_file(group_f)) {
 		fdput(dev_f);
 		return -EBADF;
 	}
-	ret = add_device(inst, dev_f.file, group_f.file, args.bdf);
+	ret = add_device(inst, fd_file(dev_f), fd_file(group_f), args.bdf);
 	fdput(group_f);
 	fdput(dev_f);
 	return ret;

@@ -33,6 +33,7 @@
 #include <linux/coiommu.h>
 
 #include "coiommu.h"
+#include "compat.h"
 #include "trace.h"
 
 static bool task_work_path = true;
@@ -76,8 +77,8 @@ int coiommu_set_notify(struct coiommu_instance *inst, void __user *arg)
 	if (ret)
 		goto err_free;
 	mmap_read_lock(inst->mm);
-	got = pin_user_pages(first << PAGE_SHIFT, n, FOLL_WRITE | FOLL_LONGTERM,
-			     pages, NULL);
+	got = coiommu_pin_user_pages(first << PAGE_SHIFT, n,
+				     FOLL_WRITE | FOLL_LONGTERM, pages);
 	mmap_read_unlock(inst->mm);
 	if (got != n) {
 		if (got > 0)
@@ -157,7 +158,7 @@ static void coiommu_bell_ring(struct coiommu_bell *bell)
 		if (test_and_set_bit(COIOMMU_BELL_TW_QUEUED, &bell->flags))
 			return;
 		/* Fails only while the instance is being released. */
-		if (get_file_rcu(inst->file)) {
+		if (coiommu_get_file_unless_released(&inst->file)) {
 			init_task_work(&bell->twork, coiommu_bell_task_work);
 			if (!task_work_add(current, &bell->twork, TWA_RESUME)) {
 				trace_coiommu_doorbell(inst->id, bell->vcpu, true);
@@ -226,9 +227,9 @@ int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 		return -EEXIST;
 
 	f = fdget(args.eventfd);
-	if (!f.file)
+	if (!fd_file(f))
 		return -EBADF;
-	ctx = eventfd_ctx_fileget(f.file);
+	ctx = eventfd_ctx_fileget(fd_file(f));
 	if (IS_ERR(ctx)) {
 		fdput(f);
 		return PTR_ERR(ctx);
@@ -247,7 +248,7 @@ int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 	/* The worker reads bells[] without the lock. */
 	smp_store_release(&inst->bells[args.vcpu], bell);
 
-	events = vfs_poll(f.file, &bell->pt);
+	events = vfs_poll(fd_file(f), &bell->pt);
 	fdput(f);
 	/* Rung before we were listening: the worker takes it. */
 	if (events & EPOLLIN) {

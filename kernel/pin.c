@@ -12,6 +12,7 @@
 #include <linux/sched/signal.h>
 
 #include "coiommu.h"
+#include "compat.h"
 #include "trace.h"
 
 static u64 gfn_iova(u64 gfn)
@@ -31,7 +32,7 @@ int coiommu_account(struct coiommu_instance *inst, long npages)
 	int ret = 0;
 
 	if (npages < 0 && inst->in_reclaim) {
-		if (!mmap_write_trylock(inst->mm)) {
+		if (!coiommu_mmap_write_trylock(inst->mm)) {
 			atomic_long_add(-npages, &inst->uncharge_pending);
 			return 0;
 		}
@@ -55,7 +56,8 @@ static int map_in(struct coiommu_domain *dom, u64 iova, phys_addr_t phys)
 	/* Someone else (type1's MAP_DMA) owns this IOVA here. */
 	if (iommu_iova_to_phys(dom->domain, iova))
 		return -EEXIST;
-	return iommu_map(dom->domain, iova, phys, PAGE_SIZE, dom->prot);
+	return coiommu_iommu_map(dom->domain, iova, phys, PAGE_SIZE,
+				 dom->prot);
 }
 
 /* Map one page at @iova into every domain, or into none. */
@@ -103,9 +105,10 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	}
 
 	mmap_read_lock(inst->mm);
-	got = pin_user_pages_remote(inst->mm, ram->vaddr + idx * PAGE_SIZE, n,
-				    FOLL_WRITE | FOLL_LONGTERM, pages, NULL,
-				    NULL);
+	got = coiommu_pin_user_pages_remote(inst->mm,
+					    ram->vaddr + idx * PAGE_SIZE, n,
+					    FOLL_WRITE | FOLL_LONGTERM, pages,
+					    NULL);
 	mmap_read_unlock(inst->mm);
 	if (got < 0) {
 		coiommu_account(inst, -(long)n);

@@ -20,6 +20,7 @@
 #include <linux/coiommu.h>
 
 #include "coiommu.h"
+#include "compat.h"
 #include "trace.h"
 
 #define REQ_BATCH		BIT_ULL(63)
@@ -123,8 +124,8 @@ static int dtt_read(struct coiommu_instance *inst, u64 gpa, u64 *val,
 		return -ENOENT;
 	if (!remote)
 		return get_user(*val, (u64 __user *)hva) ? -EFAULT : 0;
-	if (get_user_pages_remote(inst->mm, hva, 1, gup_flags, &page, NULL,
-				  NULL) != 1)
+	if (coiommu_get_user_pages_remote(inst->mm, hva, 1, gup_flags, &page,
+					  NULL) != 1)
 		return -EFAULT;
 	kaddr = kmap_local_page(page);
 	*val = READ_ONCE(*(u64 *)(kaddr + offset_in_page(hva)));

@@ -35,6 +35,7 @@
 #include <linux/coiommu.h>
 
 #include "coiommu.h"
+#include "compat.h"
 #include "trace.h"
 
 static unsigned int unpin_period_ms = 10000;
@@ -100,9 +101,9 @@ static u32 *cursor_entry(struct dtt_cursor *c, u64 gfn)
 		if (!table)
 			return NULL;
 		hva = coiommu_gpa_to_hva(c->inst, table, PAGE_SIZE);
-		if (get_user_pages_remote(c->inst->mm, hva, 1,
-					  FOLL_WRITE | c->gup_flags, &c->page,
-					  NULL, NULL) != 1) {
+		if (coiommu_get_user_pages_remote(c->inst->mm, hva, 1,
+						  FOLL_WRITE | c->gup_flags,
+						  &c->page, NULL) != 1) {
 			c->page = NULL;
 			c->unreadable = true;
 			return NULL;
@@ -557,18 +558,19 @@ static unsigned long coiommu_shrink_scan(struct shrinker *s,
 	return freed;
 }
 
-static struct shrinker coiommu_shrinker = {
-	.count_objects	= coiommu_shrink_count,
-	.scan_objects	= coiommu_shrink_scan,
-	.seeks		= DEFAULT_SEEKS,
-};
+static struct shrinker *coiommu_shrinker;
 
 int coiommu_shrinker_init(void)
 {
-	return register_shrinker(&coiommu_shrinker, "coiommu");
+	coiommu_shrinker = coiommu_shrinker_create("coiommu",
+						   coiommu_shrink_count,
+						   coiommu_shrink_scan);
+	return coiommu_shrinker ? 0 : -ENOMEM;
 }
 
 void coiommu_shrinker_exit(void)
 {
-	unregister_shrinker(&coiommu_shrinker);
+	if (coiommu_shrinker)
+		coiommu_shrinker_destroy(coiommu_shrinker);
+	coiommu_shrinker = NULL;
 }

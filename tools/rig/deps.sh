@@ -14,6 +14,9 @@ PKGS=(qemu-system-x86 linux-headers-amd64 linux-source-6.1 busybox-static
       cpio kmod xz-utils gcc make libc6-dev sparse dkms python3-docutils)
 # `deps.sh debug`: also what building the debug kernel needs.
 [ "${1:-}" = debug ] && PKGS+=(bc flex bison libelf-dev libssl-dev)
+# `deps.sh suite`: also what kernel-suite.sh needs (zstd vmlinuz, the
+# kbuild programs rebuilt from source).
+[ "${1:-}" = suite ] && PKGS+=(zstd bc flex bison libelf-dev libssl-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

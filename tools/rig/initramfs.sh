@@ -27,7 +27,12 @@ for m in "${MODS[@]}"; do
 done | sort -u | while read -r ko; do
 	rel=${ko#"$root"/}
 	mkdir -p "$stage/$(dirname "$rel")"
-	cp "$ko" "$stage/$rel"
+	# Debian 13 ships its modules XZ-compressed; busybox's insmod
+	# wants them plain (the stage's depmod below lists them so).
+	case $ko in
+	*.ko.xz) xz -dc "$ko" >"$stage/${rel%.xz}" ;;
+	*) cp "$ko" "$stage/$rel" ;;
+	esac
 done
 cp "$root/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} \
 	"$stage/lib/modules/$KVER/"
