@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 	f = bench_open(&b, "p4.summary");
 	bench_summary(f, "P4", med[z][OURS][0], med[z][STATIC][0],
 		      med[z][STATIC][0] / med[z][OURS][0],
-		      "flat(ours max/min RAM<=1.5x)", flat);
+		      "flat<=1.5x", flat);
 	bench_summary(f, "P4.flat", med[z][OURS][0] / med[0][OURS][0],
 		      med[z][STATIC][0] / med[0][STATIC][0],
 		      (med[z][STATIC][0] / med[0][STATIC][0]) /
