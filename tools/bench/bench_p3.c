@@ -200,6 +200,9 @@ int main(int argc, char **argv)
 		return 1;
 	memset(ram, 0x5a, maxn * CT_PAGE);	/* faulted in: not counted */
 	ct_pins_read(&p0);
+	if (bench_pin_cpu(0))
+		printf("p3: could not pin to CPU 0\n");
+	printf("p3: one thread, on CPU 0 (the kernel work runs in it)\n");
 	printf("p3: %s, %d rounds, variants interleaved; absolute times are TCG, not hardware\n",
 	       bdf[0], rounds);
 
