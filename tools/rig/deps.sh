@@ -9,9 +9,11 @@ set -euo pipefail
 # library, checkpatch; busybox-static: the VM's userland; cpio, kmod,
 # xz-utils: initramfs, module dependencies, vmlinuz; gcc, make, libc6-dev:
 # static test binaries; sparse, python3-docutils: make lint; dkms: the
-# packaging check.
+# packaging check; gnuplot-nox, bsdextrautils (column): make bench's plots
+# and table.
 PKGS=(qemu-system-x86 linux-headers-amd64 linux-source-6.1 busybox-static
-      cpio kmod xz-utils gcc make libc6-dev sparse dkms python3-docutils)
+      cpio kmod xz-utils gcc make libc6-dev sparse dkms python3-docutils
+      gnuplot-nox bsdextrautils)
 # `deps.sh debug`: also what building the debug kernel needs.
 [ "${1:-}" = debug ] && PKGS+=(bc flex bison libelf-dev libssl-dev)
 # `deps.sh suite`: also what kernel-suite.sh needs (zstd vmlinuz, the
