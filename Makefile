@@ -7,6 +7,8 @@
 #   make demo       boot the VM and show the module at work
 #   make vmtest T="name ..."   rebuild and rerun some tests in the VM
 #   make vmshell    interactive VM shell, repository read-only at /mnt
+#   make bench      every benchmark in one VM run (Documentation/benchmarks.rst)
+#   make bench-smoke  the same, short: checks they run (no timing asserted)
 #
 # KVER selects the Debian kernel (default: newest installed
 # linux-headers-*-amd64); KDIR the kernel build tree for it.
@@ -134,5 +136,22 @@ clean:
 	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null
 	rm -rf $(BUILD)
 
+# Benchmarks (Documentation/benchmarks.rst): tools/bench/bench_*.c and
+# the modules of tools/bench/kmod, all run in one VM boot by
+# tools/bench/run.sh; BENCH="bench_x ..." runs only some.
+bench-build: module tests tools
+	$(MAKE) -C tools/bench OUT=$(BUILD)/bench ST_OUT=$(BUILD)/selftests \
+		KSRC=$(KSRC)
+	@if [ -f tools/bench/kmod/Makefile ]; then \
+		$(MAKE) -C tools/bench/kmod KDIR=$(KDIR) KSRC=$(KSRC); fi
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-build initramfs
+	@tools/bench/run.sh $(BENCH)
+
+bench-smoke: deps
+	@$(MAKE) --no-print-directory bench-build initramfs
+	@tools/bench/run.sh -q $(BENCH)
+
 .PHONY: all deps kernel-cache module tests tools initramfs check check-debug \
-	vmtest demo vmshell lint clean
+	vmtest demo vmshell lint clean bench-build bench bench-smoke

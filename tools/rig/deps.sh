@@ -8,9 +8,11 @@ set -euo pipefail
 # for Debian's kernel; linux-source-6.1: kselftest harness, KVM selftest
 # library, checkpatch; busybox-static: the VM's userland; cpio, kmod,
 # xz-utils: initramfs, module dependencies, vmlinuz; gcc, make, libc6-dev:
-# static test binaries; sparse: make lint; dkms: the packaging check.
+# static test binaries; sparse: make lint; dkms: the packaging check;
+# gnuplot-nox, bsdextrautils (column): make bench's plots and table.
 PKGS=(qemu-system-x86 linux-headers-amd64 linux-source-6.1 busybox-static
-      cpio kmod xz-utils gcc make libc6-dev sparse dkms)
+      cpio kmod xz-utils gcc make libc6-dev sparse dkms gnuplot-nox
+      bsdextrautils)
 # `deps.sh debug`: also what building the debug kernel needs.
 [ "${1:-}" = debug ] && PKGS+=(bc flex bison libelf-dev libssl-dev)
 

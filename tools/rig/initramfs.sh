@@ -42,6 +42,16 @@ if [ -e "$BUILD/vmm/guest.cpio" ]; then
 	mkdir -p "$stage/vmm" "$stage/kernel"
 	cp "$BUILD/vmm/guest.cpio" "$stage/vmm/"
 fi
+# Benchmarks (make bench): the programs in /bench, their modules (the P1
+# floor) next to ours.
+if compgen -G "$BUILD/bench/bench_*" >/dev/null; then
+	mkdir -p "$stage/bench"
+	find "$BUILD/bench" -maxdepth 1 -type f -name 'bench_*' -perm -u+x \
+		-exec cp {} "$stage/bench/" \;
+fi
+if compgen -G "$TOP/tools/bench/kmod/*.ko" >/dev/null; then
+	cp "$TOP"/tools/bench/kmod/*.ko "$stage/lib/modules/$KVER/extra/"
+fi
 depmod -b "$stage" "$KVER"
 
 (cd "$stage" && find . -print0 | LC_ALL=C sort -z |

@@ -10,17 +10,21 @@
 # died (panic, oops or a QEMU error) without reporting.
 # VM_APPEND adds words to the guest's kernel command line; NAME=VALUE
 # words reach the tests as environment variables (e.g. FUZZ_SEED=42).
+# -w DIR shares DIR writable at tag coiommu_results (make bench: the
+# results folder). VM_ACCEL replaces the accelerator (default
+# tcg,thread=single; make bench uses multi-threaded tcg), VM_SMP the CPUs.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-mem=${VM_MEM:-2G} tmo=600 console= results=/dev/null share=
-while getopts m:t:c:r:s o; do
+mem=${VM_MEM:-2G} tmo=600 console= results=/dev/null share= wshare=
+while getopts m:t:c:r:w:s o; do
 	case $o in
 	m) mem=$OPTARG ;;
 	t) tmo=$OPTARG ;;
 	c) console=$OPTARG ;;
 	r) results=$OPTARG ;;
 	s) share=1 ;;
+	w) wshare=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -29,7 +33,8 @@ mode=${1:?mode}
 tests=${2:-}
 
 args=(
-	-accel tcg,thread=single -cpu max -smp 2 -m "$mem"
+	-accel "${VM_ACCEL:-tcg,thread=single}" -cpu max -smp "${VM_SMP:-2}"
+	-m "$mem"
 	-machine q35,kernel-irqchip=split
 	-device intel-iommu,intremap=on,caching-mode=on
 	-device edu -device edu
@@ -46,6 +51,7 @@ else
 fi
 args+=(-serial "file:$results")
 [ -n "$share" ] && args+=(-virtfs "local,path=$TOP,mount_tag=coiommu_src,security_model=none,readonly=on")
+[ -n "$wshare" ] && args+=(-virtfs "local,path=$wshare,mount_tag=coiommu_results,security_model=none")
 # A kernel, read-only, for coiommu-vmm's nested guest (tests mount it at
 # /kernel when they need it; see selftests/coiommu/lib/ct_vmm.h): this
 # VM's own, unless NESTED_KCACHE names another (make check-debug keeps
