@@ -19,6 +19,9 @@
  *	(bus << 8 | devfn), e.g. the edu device bound to vfio-pci and put in
  *	a type1 container by the caller
  * @nr: iterations (at most BENCH_FLOOR_MAX)
+ * @flags: BENCH_FLOOR_COLD: flush the TLB before each iteration (untimed),
+ *	as a VM exit does under TCG, which flushes its software TLB on every
+ *	switch between a nested guest and its host
  * @uaddr: caller's address of the first page, page aligned
  * @iova: IOVA of the first page, page aligned; must be unmapped
  * @stride: bytes between the pages of two iterations (0: the same page)
@@ -33,12 +36,14 @@ struct bench_floor_run {
 	__u32 argsz;
 	__u32 bdf;
 	__u32 nr;
-	__u32 pad;
+	__u32 flags;
 	__u64 uaddr;
 	__u64 iova;
 	__u64 stride;
 	__u64 ns;
 };
+
+#define BENCH_FLOOR_COLD	1
 
 #define BENCH_FLOOR_RUN		_IOW(0xC2, 0, struct bench_floor_run)
 
