@@ -41,7 +41,7 @@ fi
 log "bench: results in $res"
 rc=0
 VM_ACCEL=${BENCH_ACCEL:-tcg,thread=multi} VM_SMP=2 \
-	VM_MEM=${BENCH_MEM:-6G} VM_APPEND="$append" TEST_TIMEOUT=$ptmo \
+	VM_MEM=${BENCH_MEM:-8G} VM_APPEND="$append" TEST_TIMEOUT=$ptmo \
 	"$RIG_DIR/vm.sh" -t "$vmtmo" -c "$res/console.log" \
 	-r "$res/serial.log" -w "$res" bench "$benches" || rc=$?
 
