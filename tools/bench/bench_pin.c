@@ -70,6 +70,7 @@
 #define RES_MAX		256
 
 #define OP_REQS		(CTG_OP_USER + 1)
+#define SPIN_MAX	(1ULL << 31)
 
 enum { K_OURS, K_BASE, K_NULL, K_NOOP };
 enum { V_OURS, V_WORKER, V_BASE, V_NULL, V_FLOOR, V_NOOP, V_COLD, NR_V };
@@ -94,7 +95,7 @@ static inline uint64_t guest_rdtsc(void)
  * asks for the a3 pages from a1 + j * a3 (map count + 1 and ACCESSED
  * first, untimed), and its ticks go to RES_GPA[j]; the pages are unmapped
  * again (map count - 1) after it, untimed. r0: pages not PINNED when
- * the guest looked, r1: holes.
+ * the guest looked, r1: holes, r2: requests whose slot never read 0.
  */
 static void guest_reqs(unsigned int vcpu, struct ctg_mbox *mb)
 {
@@ -119,12 +120,13 @@ static void guest_reqs(unsigned int vcpu, struct ctg_mbox *mb)
 		slot = (volatile uint64_t *)(CTG_BAR2_GPA + NULL_SLOT);
 		trig = (volatile uint8_t *)NULL_TRIG;
 	}
+	mb->r[2] = 0;
 	if (nreq > RES_MAX || !bs || bs > CTG_LIST_MAX) {
 		mb->r[1] = ~0ULL;
 		return;
 	}
 	for (j = 0; j < nreq; j++) {
-		uint64_t g0 = first + j * bs, req = 0, t0, t1, miss = 0;
+		uint64_t g0 = first + j * bs, req = 0, t0, t1, miss = 0, spins;
 
 		for (i = 0; i < bs; i++) {
 			uint32_t *e = ctg_dtt_walk(info->dtt_root,
@@ -158,8 +160,13 @@ static void guest_reqs(unsigned int vcpu, struct ctg_mbox *mb)
 		if (req)
 			*slot = req;
 		*trig = 1;
-		while (*slot)
+		/* No PAUSE; bounded (seconds), a request never served fails. */
+		for (spins = 0; *slot && spins < SPIN_MAX; spins++)
 			;
+		if (*slot) {
+			mb->r[2]++;
+			*slot = 0;
+		}
 		for (i = 0; i < bs; i++)
 			if (!ent[i] || !(__atomic_load_n(ent[i], __ATOMIC_ACQUIRE) &
 					 CTG_DTT_PINNED))
@@ -393,10 +400,11 @@ static int run_reqs(struct bench *b, int v, uint64_t gfn, unsigned int nreq,
 		pu_write_file(TW_PARAM, "Y");
 	if (ret)
 		return -1;
-	if (ctg_res(t, 0)[0] || ctg_res(t, 0)[1]) {
-		fprintf(stderr, "# %s: %llu pages not PINNED, %llu holes\n",
+	if (ctg_res(t, 0)[0] || ctg_res(t, 0)[1] || ctg_res(t, 0)[2]) {
+		fprintf(stderr, "# %s: %llu pages not PINNED, %llu holes, %llu requests never completed\n",
 			vname[v], (unsigned long long)ctg_res(t, 0)[0],
-			(unsigned long long)ctg_res(t, 0)[1]);
+			(unsigned long long)ctg_res(t, 0)[1],
+			(unsigned long long)ctg_res(t, 0)[2]);
 		return -1;
 	}
 	res = ctg_hva(t, RES_GPA);
