@@ -132,6 +132,34 @@ static inline long bench_vmstat(const char *key)
 	return r;
 }
 
+/*
+ * Guest RAM as a PC lays it out: below 3 GiB, then from 4 GiB up (the
+ * hole holds MMIO, and the IOMMU's interrupt range, which type1 refuses to
+ * map). Offset @off of a contiguous VMM arena is at this GPA.
+ */
+#define BENCH_LOW_END	(3ULL << 30)
+#define BENCH_HIGH_GPA	(4ULL << 30)
+
+static inline uint64_t bench_gpa_of(uint64_t off)
+{
+	return off < BENCH_LOW_END ? off : off - BENCH_LOW_END + BENCH_HIGH_GPA;
+}
+
+/*
+ * The (at most two) GPA ranges of the first @size bytes of the arena:
+ * fills @gpa[] and @len[], returns how many.
+ */
+static inline int bench_ranges(uint64_t size, uint64_t gpa[2], uint64_t len[2])
+{
+	gpa[0] = 0;
+	len[0] = size < BENCH_LOW_END ? size : BENCH_LOW_END;
+	if (size <= BENCH_LOW_END)
+		return 1;
+	gpa[1] = BENCH_HIGH_GPA;
+	len[1] = size - BENCH_LOW_END;
+	return 2;
+}
+
 static inline int bench_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -3,7 +3,8 @@
  * bench_p4: start-up, from attach to the first DMA that landed (P4).
  *
  * Guest RAM of 256 MiB, 512 MiB, 1 GiB, ... up to what the VM leaves
- * free (MemAvailable less 1 GiB), one anonymous region at GPA 0, faulted
+ * free (MemAvailable less 1 GiB), one anonymous arena laid out as a PC
+ * does (below 3 GiB, the rest from 4 GiB: bench_ranges()), faulted
  * in beforehand (a running guest's RAM; the fault-in cost is not pinning
  * and is left out on both sides). The edu device is open through VFIO
  * (its type1 container and domain exist) before the clock starts, the
@@ -51,24 +52,31 @@ static int run(int var, struct ct_edu *e, uint8_t *ram, uint64_t size,
 	       struct sample *s, uint32_t seed)
 {
 	uint8_t want[CT_EDU_DMA_MAX], *page = ram + DMA_GPA;
-	struct coiommu_region r = { .gpa = 0, .size = size,
-				    .vaddr = (uintptr_t)ram };
-	uint64_t t0, t1, t2;
-	int co = -1, ret = -1, err;
+	struct coiommu_region r[2] = { 0 };
+	uint64_t t0, t1, t2, gpa[2], len[2];
+	int co = -1, ret = -1, err = 0, nr, i, mapped = 0;
 
+	nr = bench_ranges(size, gpa, len);
+	for (i = 0; i < nr; i++)
+		r[i] = (struct coiommu_region){ .gpa = gpa[i], .size = len[i],
+			.vaddr = (uintptr_t)ram + (gpa[i] ? BENCH_LOW_END : 0) };
 	ct_fill(want, sizeof(want), seed);
 	memcpy(page, want, sizeof(want));
 	t0 = bench_now_ns();
 	if (var == STATIC) {
-		err = ct_vfio_map(e->container, ram, 0, size);
+		/* One call per region of guest RAM, as a VMM does. */
+		for (mapped = 0; mapped < nr && !err; mapped++)
+			err = ct_vfio_map(e->container, (void *)r[mapped].vaddr,
+					  r[mapped].gpa, r[mapped].size);
 		if (err) {
 			printf("p4: static MAP_DMA of %llu MiB: %s\n",
 			       (unsigned long long)(size >> 20), strerror(-err));
-			return -1;
+			mapped--;
+			goto out;
 		}
 	} else {
 		co = ct_co_open();
-		if (co < 0 || ct_co_set_map(co, &r, 1) || ct_co_add_edu(co, e) ||
+		if (co < 0 || ct_co_set_map(co, r, nr) || ct_co_add_edu(co, e) ||
 		    ct_co_pin(co, DMA_GPA, CT_PAGE))
 			goto out;
 	}
@@ -82,8 +90,9 @@ static int run(int var, struct ct_edu *e, uint8_t *ram, uint64_t size,
 	s->total_ms = (t2 - t0) / 1e6;
 	ret = 0;
 out:
-	if (var == STATIC && ct_vfio_unmap(e->container, 0, size))
-		ret = -1;
+	for (i = 0; i < mapped; i++)
+		if (ct_vfio_unmap(e->container, r[i].gpa, r[i].size))
+			ret = -1;
 	if (co >= 0)
 		close(co);
 	return ret;

@@ -5,8 +5,9 @@
  * A "VMM" with N pinned pages that the guest keeps mapped (so the
  * unpinner finds every one busy and releases none), at the largest N the
  * VM allows (1 Mi pages = 4 GiB when it fits). No vCPU is needed: this
- * process plays the guest too. Guest RAM is one region at GPA 0: N data
- * pages, then a three-level DMA Tracking Table (guest-abi.rst) whose leaf
+ * process plays the guest too. Guest RAM is laid out as a PC does (below
+ * 3 GiB, then from 4 GiB): N data pages, then a three-level DMA Tracking
+ * Table (guest-abi.rst) whose leaf
  * entries for the data pages read PINNED | map count 1. The pages are
  * pinned with COIOMMU_PIN_RANGE, the device activated with that DTT, and
  * COIOMMU_UNPIN_RANGE drops the VMM's hold: the pages stay pinned for
@@ -39,26 +40,37 @@
 
 struct guest {
 	uint8_t *ram;
-	uint64_t npages;	/* data pages, GFN 0.. */
-	uint64_t total;		/* pages of the region, DTT included */
-	uint64_t root_gfn;
+	uint64_t npages;	/* data pages: the arena's first pages */
+	uint64_t total;		/* pages of the arena, DTT included */
+	uint64_t root_gpa;
 };
+
+static uint64_t gpa_of_page(uint64_t i)
+{
+	return bench_gpa_of(i * CT_PAGE);
+}
 
 static uint64_t div_up(uint64_t a, uint64_t b)
 {
 	return (a + b - 1) / b;
 }
 
-/* Level 3: root (9 bits), middle (9 bits), leaf (10 bits). */
+/*
+ * Level 3: root (9 bits), middle (9 bits), leaf (10 bits). The arena is
+ * laid out as bench_gpa_of() says (a hole from 3 to 4 GiB): the data
+ * pages first, then the DTT, whose tables cover every GFN up to the last
+ * data page's (the hole's too: simpler, and never read).
+ */
 static int guest_build(struct guest *g, uint64_t n)
 {
-	uint64_t nleaf = div_up(n, 1024), nmid = div_up(n, 1024 * 512);
+	uint64_t ngfn = (gpa_of_page(n - 1) >> 12) + 1;
+	uint64_t nleaf = div_up(ngfn, 1024), nmid = div_up(ngfn, 1024 * 512);
 	uint64_t gfn, i, mid0, leaf0;
 	uint64_t *root, *mid;
 	uint32_t *leaf;
 
 	g->npages = n;
-	g->root_gfn = n;
+	g->root_gpa = gpa_of_page(n);
 	mid0 = n + 1;
 	leaf0 = mid0 + nmid;
 	g->total = leaf0 + nleaf;
@@ -68,14 +80,15 @@ static int guest_build(struct guest *g, uint64_t n)
 		return -1;
 	memset(g->ram, 0x5a, n * CT_PAGE);	/* guest RAM in use */
 	memset(g->ram + n * CT_PAGE, 0, (g->total - n) * CT_PAGE);
-	root = (uint64_t *)(g->ram + g->root_gfn * CT_PAGE);
+	root = (uint64_t *)(g->ram + n * CT_PAGE);
 	for (i = 0; i < nmid; i++)
-		root[i] = ((mid0 + i) * CT_PAGE) | 1;
+		root[i] = gpa_of_page(mid0 + i) | 1;
 	for (i = 0; i < nleaf; i++) {
 		mid = (uint64_t *)(g->ram + (mid0 + i / 512) * CT_PAGE);
-		mid[i % 512] = ((leaf0 + i) * CT_PAGE) | 1;
+		mid[i % 512] = gpa_of_page(leaf0 + i) | 1;
 	}
-	for (gfn = 0; gfn < n; gfn++) {
+	for (i = 0; i < n; i++) {
+		gfn = gpa_of_page(i) >> 12;
 		leaf = (uint32_t *)(g->ram + (leaf0 + gfn / 1024) * CT_PAGE);
 		leaf[gfn % 1024] = DTT_PINNED | 1;	/* mapped once */
 	}
@@ -206,7 +219,9 @@ int main(int argc, char **argv)
 	struct coiommu_command act = { .argsz = sizeof(act),
 				       .cmd = COIOMMU_CMD_ACTIVATE,
 				       .dtt_level = 3 };
-	struct coiommu_region r;
+	struct coiommu_region r[2];
+	uint64_t gpa[2], len[2];
+	int nr, j, err = 0;
 	struct coiommu_stats st;
 	unsigned int period;
 	struct ct_pins p0;
@@ -249,19 +264,26 @@ int main(int argc, char **argv)
 	       (unsigned long long)(g.total - n), (bench_now_ns() - t0) / 1e9);
 	ct_pins_read(&p0);
 	co = ct_co_open();
-	r = (struct coiommu_region){ .gpa = 0, .size = g.total * CT_PAGE,
-				     .vaddr = (uintptr_t)g.ram };
-	act.dtt_root = g.root_gfn * CT_PAGE;
-	if (co < 0 || ct_co_set_map(co, &r, 1) || ct_co_add_edu(co, &e) ||
+	nr = bench_ranges(g.total * CT_PAGE, gpa, len);
+	for (j = 0; j < nr; j++)
+		r[j] = (struct coiommu_region){ .gpa = gpa[j], .size = len[j],
+			.vaddr = (uintptr_t)g.ram + (gpa[j] ? BENCH_LOW_END : 0) };
+	act.dtt_root = g.root_gpa;
+	if (co < 0 || ct_co_set_map(co, r, nr) || ct_co_add_edu(co, &e) ||
 	    set_policy(co, 0, 10, 65536)) {
 		printf("p6: instance set-up failed\n");
 		return 1;
 	}
 	t0 = bench_now_ns();
-	if (ct_co_pin(co, 0, n * CT_PAGE) ||
-	    ct_co_ioctl(co, COIOMMU_COMMAND, &act) ||
-	    ct_co_unpin(co, 0, n * CT_PAGE) || ct_co_stats(co, &st) ||
-	    st.pinned_pages != n || st.held_pages) {
+	nr = bench_ranges(n * CT_PAGE, gpa, len);
+	for (j = 0; j < nr && !err; j++)
+		err = ct_co_pin(co, gpa[j], len[j]);
+	if (!err)
+		err = ct_co_ioctl(co, COIOMMU_COMMAND, &act);
+	for (j = 0; j < nr && !err; j++)
+		err = ct_co_unpin(co, gpa[j], len[j]);
+	if (err || ct_co_stats(co, &st) || st.pinned_pages != n ||
+	    st.held_pages) {
 		printf("p6: could not hand %llu pinned pages to the guest\n",
 		       (unsigned long long)n);
 		return 1;
