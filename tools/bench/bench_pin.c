@@ -42,6 +42,10 @@
  * run, ours and baseline alternating run by run, the first run of each
  * dropped; pages per second = pages / median request time, raw.
  *
+ * In the warm-up round, a page pinned by ours and one pinned by the
+ * baseline each take an edu DMA both ways (untimed): the pins are real
+ * IOMMU mappings at IOVA = GPA.
+ *
  * The baseline thread also times each VFIO_IOMMU_MAP_DMA ioctl (user
  * space, CLOCK_MONOTONIC): p1.csv's last line, type1_map_dma_ioctl.
  *
@@ -351,6 +355,8 @@ struct bench {
 	struct base base;
 	double tpn;		/* TSC ticks per ns */
 	uint64_t d_med;		/* P1's median D, ns */
+	bool prove;		/* DMA proof of the first page (warm-up) */
+	unsigned int proofs;
 	int floor_fd;
 	bool floor_loaded;
 	int main_cpu;
@@ -400,6 +406,38 @@ static int base_release(struct bench *b, uint64_t gfn, uint64_t n)
 		}
 		__atomic_store_n(e, 0, __ATOMIC_SEQ_CST);
 	}
+	return 0;
+}
+
+/*
+ * The page at @gfn, just pinned and mapped by a request, takes DMA both
+ * ways at IOVA = GPA: edu reads a pattern from it, the page is
+ * overwritten, edu writes the pattern back one byte further on, and guest
+ * RAM must then hold exactly that (nothing else changed). Untimed.
+ */
+static int dma_proof(struct bench *b, int v, uint64_t gfn)
+{
+	struct ctg *t = &b->t;
+	uint64_t gpa = CTG_GPA(gfn), d;
+	uint32_t seed = 0xb0 + b->proofs;
+
+	if (ctg_edu_prime(t, gpa, seed))
+		return -1;
+	ct_fill(ctg_hva(t, gpa), CT_PAGE, seed + 1000);
+	if (ctg_shadow_sync(t) ||
+	    ctg_dma_write(t, gpa + 1, ctg_pattern(seed), CT_EDU_DMA_MAX))
+		return -1;
+	d = ctg_shadow_diff(t);
+	if (d || memcmp((uint8_t *)ctg_hva(t, gpa) + 1, ctg_pattern(seed),
+			CT_EDU_DMA_MAX)) {
+		fprintf(stderr, "# %s: DMA to the pinned page %#llx did not land (first difference at %#llx)\n",
+			vname[v], (unsigned long long)gpa,
+			(unsigned long long)d);
+		return -1;
+	}
+	b->proofs++;
+	printf("# DMA proof: %s's page %#llx takes edu DMA both ways\n",
+	       vname[v], (unsigned long long)gpa);
 	return 0;
 }
 
@@ -476,6 +514,8 @@ static int run_reqs(struct bench *b, int v, uint64_t gfn, unsigned int nreq,
 				(unsigned long long)(s1.served_worker - s0.served_worker));
 			return -1;
 		}
+		if (b->prove && v == V_OURS && dma_proof(b, v, gfn))
+			return -1;
 		return ours_release(b, gfn, pages);
 	case V_BASE:
 	case V_BPOLL:
@@ -486,6 +526,8 @@ static int run_reqs(struct bench *b, int v, uint64_t gfn, unsigned int nreq,
 				(unsigned long long)b->base.errors);
 			return -1;
 		}
+		if (b->prove && v == V_BASE && dma_proof(b, v, gfn))
+			return -1;
 		return base_release(b, gfn, pages);
 	case V_NOOP:
 		if (s1.refused_requests - s0.refused_requests != nreq ||
@@ -562,6 +604,7 @@ static int p1(struct bench *b)
 
 			/* Fresh pages: another 64 of the region each round. */
 			gfn += (r % (REGION_PAGES / P1_BATCH)) * P1_BATCH;
+			b->prove = !r;
 			if (run_reqs(b, v, gfn, P1_BATCH, 1, ns)) {
 				fprintf(stderr, "# P1: %s failed in round %u\n",
 					vname[v], r);
@@ -578,6 +621,11 @@ static int p1(struct bench *b)
 		}
 	}
 	fclose(smp);
+	b->prove = false;
+	if (b->proofs != 2) {
+		fprintf(stderr, "# P1: %u DMA proofs, want 2\n", b->proofs);
+		return -1;
+	}
 	/* The baseline's MAP_DMA ioctls of P1 (single pages), warm-up dropped. */
 	nmap = b->base.map_n - map0;
 	mmed = pu_quantile(b->base.map_ns + map0, nmap, 0.5);
