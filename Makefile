@@ -177,6 +177,7 @@ lint: deps kernel-cache
 		cat $(BUILD)/sparse.log; test $$rc -eq 0
 	@! grep -E 'warning:|error:' $(BUILD)/sparse.log >/dev/null || \
 		{ echo "sparse or W=1 findings" >&2; exit 1; }
+	@$(MAKE) --no-print-directory -C tools/bench/kmod KDIR=$(KDIR) KSRC=$(KSRC) lint
 	/usr/bin/python3 $(RIG)/rstcheck.py Documentation/*.rst
 	@echo "lint: clean"
 
