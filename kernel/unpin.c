@@ -207,7 +207,7 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 		u8 *st;
 		u64 gfn;
 
-		if (*scanned >= budget || inst->sweeps >= end_sweep) {
+		if (inst->sweeps >= end_sweep) {
 			more = false;
 			break;
 		}
@@ -228,14 +228,28 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 						  COIOMMU_CHUNK_PAGES);
 			continue;
 		}
-		gfn = ram->gfn + inst->scan_idx++;
+		gfn = ram->gfn + inst->scan_idx;
 		st = coiommu_page_state(inst, gfn);
-		if (!st || (*st & COIOMMU_PS_HELD))
-			continue;
 		/* Under pressure every generation is fair game. */
 		old_turn = reclaim || !(inst->sweeps % inst->old_every);
-		if ((*st & COIOMMU_PS_OLD) && !old_turn)
+		if (!st || (*st & COIOMMU_PS_HELD) ||
+		    ((*st & COIOMMU_PS_OLD) && !old_turn)) {
+			inst->scan_idx++;
 			continue;
+		}
+		/*
+		 * With the budget spent, stop at the next page this pass
+		 * would look at, not at the last one it looked at: a sweep
+		 * whose remaining pages are all skipped then ends in this
+		 * pass, instead of leaving the next pass nothing but the
+		 * wrap-around (with a budget equal to the pinned count,
+		 * every other pass looked at nothing).
+		 */
+		if (*scanned >= budget) {
+			more = false;
+			break;
+		}
+		inst->scan_idx++;
 		(*scanned)++;
 		switch (judge(&c, gfn, false)) {
 		case RELEASE:

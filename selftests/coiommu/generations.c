@@ -231,3 +231,38 @@ TEST_F_TIMEOUT(gen, generations, 180)
 }
 
 TEST_HARNESS_MAIN
+
+/*
+ * A pass budget equal to the number of pinned pages: every pass is still
+ * one whole sweep. (It once stopped right after the last page it looked
+ * at, so the next pass found only the end of the sweep and looked at
+ * nothing: sweeps ran at half the passes.)
+ */
+#define NB		6
+#define BUDGET_PASSES	6
+
+TEST_F_TIMEOUT(gen, budget_equal_to_pinned, 120)
+{
+	struct ctg *t = &self->t;
+	struct coiommu_stats st;
+	struct ctg_map_res res;
+
+	ASSERT_EQ(0, ctg_policy(t, 100, 15, NB));
+	ASSERT_EQ(0, ctg_map(t, 0, O0, NB, 0, &res));
+	EXPECT_EQ(0, res.unpinned);
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_UNPARK, 0, 0));
+	ASSERT_TRUE(ctg_wait_scans(t, BUDGET_PASSES, TIMEOUT_MS, &st));
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_PARK, 0, 0));
+	ASSERT_EQ(0, coiommu_get_stats(t->co, &st));
+	ASSERT_LE(BUDGET_PASSES, st.scans);
+	/* Busy (mapped) pages, young: every pass looks at all of them. */
+	EXPECT_EQ(st.scans, ctg_debugfs(t, "sweeps"));
+	EXPECT_EQ(st.scans * NB, st.scanned_pages) {
+		TH_LOG("%llu pages looked at in %llu passes of budget %d",
+		       (unsigned long long)st.scanned_pages,
+		       (unsigned long long)st.scans, NB);
+	}
+	EXPECT_EQ(NB, st.pinned_pages);
+	EXPECT_EQ(0, st.unpins);
+	ASSERT_EQ(0, ctg_unmap(t, 0, O0, NB));
+}
