@@ -96,12 +96,20 @@ struct coiommu_domain {
 	unsigned int users;
 };
 
+/* An inclusive range of IOVAs. */
+struct coiommu_iova_range {
+	u64 first;
+	u64 last;
+};
+
 /**
  * struct coiommu_dev - an assigned device
  * @node: in coiommu_instance.devices
  * @file: our reference to the VMM's VFIO device file
  * @vdev: the VFIO device behind @file
  * @dom: the domain it is attached to
+ * @resv: IOVA ranges its IOMMU group reserves (e.g. the interrupt window)
+ * @nr_resv: entries of @resv
  * @bdf: its address on the guest's PCI bus
  */
 struct coiommu_dev {
@@ -109,6 +117,8 @@ struct coiommu_dev {
 	struct file *file;
 	struct vfio_device *vdev;
 	struct coiommu_domain *dom;
+	struct coiommu_iova_range *resv;
+	unsigned int nr_resv;
 	u16 bdf;
 };
 
@@ -277,6 +287,8 @@ void coiommu_free_memory_map(struct coiommu_instance *inst);
 /* device.c */
 int coiommu_add_device(struct coiommu_instance *inst, void __user *arg);
 void coiommu_release_devices(struct coiommu_instance *inst);
+int coiommu_check_resv(const struct coiommu_dev *d,
+		       const struct coiommu_ram *ram, unsigned int nr);
 
 /* doorbell.c */
 int coiommu_set_notify(struct coiommu_instance *inst, void __user *arg);

@@ -69,6 +69,78 @@ static int check_duplicate(struct coiommu_instance *inst,
 	return 0;
 }
 
+/*
+ * The IOVA ranges the IOMMU reserves for @dev's group, as type1 excludes
+ * them from its IOVA space: the interrupt (MSI) window, firmware's direct
+ * mappings. Guest RAM there would be mapped over them.
+ */
+static int get_resv(struct coiommu_dev *d, struct device *dev)
+{
+	struct iommu_resv_region *r, *tmp;
+	struct iommu_group *group;
+	unsigned int n = 0;
+	LIST_HEAD(list);
+	int ret;
+
+	group = iommu_group_get(dev);
+	if (!group)
+		return -ENODEV;
+	ret = iommu_get_group_resv_regions(group, &list);
+	iommu_group_put(group);
+	if (ret)
+		goto out;
+	list_for_each_entry(r, &list, list)
+		if (r->type != IOMMU_RESV_DIRECT_RELAXABLE && r->length)
+			n++;
+	if (n) {
+		d->resv = kcalloc(n, sizeof(*d->resv), GFP_KERNEL_ACCOUNT);
+		if (!d->resv) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	list_for_each_entry(r, &list, list) {
+		if (r->type == IOMMU_RESV_DIRECT_RELAXABLE || !r->length)
+			continue;
+		d->resv[d->nr_resv].first = r->start;
+		d->resv[d->nr_resv].last = r->start + r->length - 1;
+		d->nr_resv++;
+	}
+out:
+	list_for_each_entry_safe(r, tmp, &list, list) {
+		list_del(&r->list);
+		kfree(r);
+	}
+	return ret;
+}
+
+/*
+ * -EINVAL if a region of @ram (guest physical, = IOVA) overlaps a range
+ * @d's IOMMU reserves.
+ */
+int coiommu_check_resv(const struct coiommu_dev *d,
+		       const struct coiommu_ram *ram, unsigned int nr)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < nr; i++) {
+		u64 first = ram[i].gfn << PAGE_SHIFT;
+		u64 last = first + (ram[i].npages << PAGE_SHIFT) - 1;
+
+		for (j = 0; j < d->nr_resv; j++)
+			if (first <= d->resv[j].last &&
+			    d->resv[j].first <= last)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+static void free_dev(struct coiommu_dev *d)
+{
+	kfree(d->resv);
+	kfree(d);
+}
+
 static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 		      struct file *group_file, u16 bdf)
 {
@@ -95,12 +167,19 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
 	if (!d)
 		return -ENOMEM;
+	ret = get_resv(d, vdev->dev);
+	if (!ret)
+		ret = coiommu_check_resv(d, inst->ram, inst->nr_ram);
+	if (ret) {
+		free_dev(d);
+		return ret;
+	}
 
 	dom = find_domain(inst, domain);
 	if (!dom) {
 		new_dom = kzalloc(sizeof(*new_dom), GFP_KERNEL_ACCOUNT);
 		if (!new_dom) {
-			kfree(d);
+			free_dev(d);
 			return -ENOMEM;
 		}
 		new_dom->domain = domain;
@@ -109,7 +188,7 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 		ret = coiommu_map_pinned(inst, new_dom);
 		if (ret) {
 			kfree(new_dom);
-			kfree(d);
+			free_dev(d);
 			return ret;
 		}
 		list_add_tail(&new_dom->node, &inst->domains);
@@ -162,7 +241,7 @@ void coiommu_release_devices(struct coiommu_instance *inst)
 	list_for_each_entry_safe(d, tmp, &inst->devices, node) {
 		list_del(&d->node);
 		fput(d->file);
-		kfree(d);
+		free_dev(d);
 	}
 	list_for_each_entry_safe(dom, dtmp, &inst->domains, node) {
 		list_del(&dom->node);

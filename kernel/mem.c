@@ -82,6 +82,7 @@ int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 	struct coiommu_memory_map hdr;
 	struct coiommu_region *regs;
 	struct coiommu_ram *ram;
+	struct coiommu_dev *d;
 	size_t need;
 	unsigned int i;
 	int ret;
@@ -136,6 +137,13 @@ int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 			ret = -ENOMEM;
 			goto err;
 		}
+	}
+
+	/* No guest RAM where a device's IOMMU reserves the IOVAs. */
+	list_for_each_entry(d, &inst->devices, node) {
+		ret = coiommu_check_resv(d, ram, hdr.nr_regions);
+		if (ret)
+			goto err;
 	}
 
 	/* The index belongs to the map: it can change only while empty. */

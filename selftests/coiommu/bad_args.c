@@ -13,6 +13,8 @@
  *   bad_args_pin_unpin    ranges of COIOMMU_PIN_RANGE/UNPIN_RANGE,
  *                         -ENODEV, -EFAULT and all-or-nothing
  *   bad_args_add_device   the fds and BDF of COIOMMU_ADD_DEVICE
+ *   bad_args_reserved_iova  guest RAM over the IOMMU's interrupt window,
+ *                         in either order: map then device, device then map
  *   bad_args_fork         another address space gets -EPERM
  */
 #include <errno.h>
@@ -743,6 +745,76 @@ TEST_F_TIMEOUT(co, bad_args_add_device, 180)
 	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group, bdf_b));
 	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group,
 					 (bdf_b + 1) & 0xffff));
+}
+
+/* ---- guest RAM where the IOMMU reserves IOVAs --------------------------- */
+
+/* The Intel IOMMU reserves the interrupt (MSI) window for every device. */
+#define MSI_LO	0xfee00000UL
+#define MSI_HI	0xfef00000UL
+
+TEST_F_TIMEOUT(co, bad_args_reserved_iova, 120)
+{
+	struct coiommu_region r[CT_RAM_MAX_REGIONS + 3];
+	struct coiommu_stats st;
+	unsigned int nr = self->g.nr;
+	size_t sz = MSI_HI - MSI_LO;
+	uint8_t *mem;
+	int fd2, bdf_b = ct_bdf_parse(self->b.bdf);
+
+	ASSERT_LE(0, bdf_b);
+	mem = mmap(NULL, 3 * sz, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	pin_g(_metadata, self);
+
+	/* Device A is in: a map that adds RAM over its window is refused. */
+	memcpy(r, self->g.r, nr * sizeof(r[0]));
+	r[nr] = (struct coiommu_region){ .gpa = MSI_LO, .size = sz,
+					 .vaddr = (uintptr_t)mem };
+	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	/* Checked before -EBUSY (G is pinned), like every other region. */
+	r[nr].gpa = MSI_LO + sz / 2;
+	r[nr].size = sz;
+	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	unpin_g(_metadata, self);
+	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	r[nr].gpa = MSI_LO - PG;
+	r[nr].size = 2 * PG;
+	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+
+	/*
+	 * The other order, in a second instance: RAM over the window, then
+	 * the device. RAM right below and right above it is fine.
+	 */
+	fd2 = ct_co_open();
+	ASSERT_LE(0, fd2);
+	r[0] = (struct coiommu_region){ .gpa = MSI_LO - sz, .size = sz,
+					.vaddr = (uintptr_t)mem };
+	r[1] = (struct coiommu_region){ .gpa = MSI_LO, .size = sz,
+					.vaddr = (uintptr_t)mem + sz };
+	r[2] = (struct coiommu_region){ .gpa = MSI_HI, .size = sz,
+					.vaddr = (uintptr_t)mem + 2 * sz };
+	ASSERT_EQ(0, ct_co_set_map(fd2, r, 3));
+	EXPECT_EQ(-EINVAL, ct_co_add_device(fd2, self->b.device,
+					    self->b.group, bdf_b));
+	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	EXPECT_EQ(0, st.nr_devices);
+	EXPECT_EQ(0, st.nr_domains);
+	r[1] = r[2];
+	ASSERT_EQ(0, ct_co_set_map(fd2, r, 2));
+	EXPECT_EQ(0, ct_co_add_device(fd2, self->b.device, self->b.group,
+				      bdf_b));
+	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	EXPECT_EQ(1, st.nr_devices);
+	/* Pages on both sides of the window pin and map. */
+	EXPECT_EQ(0, ct_co_pin(fd2, MSI_LO - PG, PG));
+	EXPECT_EQ(0, ct_co_pin(fd2, MSI_HI, PG));
+	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	EXPECT_EQ(2, st.pinned_pages);
+	close(fd2);
+	EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 5000));
+	munmap(mem, 3 * sz);
 }
 
 /* ---- another address space: -EPERM ------------------------------------- */
