@@ -20,6 +20,9 @@ KSRC	:= $(CACHE)/linux-source-6.1
 export KVER
 
 KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) W=1
+# The guest modules (guest/) are a kbuild of their own, for the nested
+# guest: it boots the same kernel, so they build against the same KDIR.
+GUEST_KBUILD_ARGS := -C $(KDIR) M=$(CURDIR)/guest W=1
 
 all: module tests tools
 
@@ -37,6 +40,14 @@ module:
 		cat $(BUILD)/module.log; test $$rc -eq 0
 	@! grep -E 'warning:|error:' $(BUILD)/module.log >/dev/null || \
 		{ echo "module build has warnings" >&2; exit 1; }
+	@$(MAKE) --no-print-directory guest-modules
+
+guest-modules:
+	@mkdir -p $(BUILD)
+	@$(MAKE) $(GUEST_KBUILD_ARGS) modules >$(BUILD)/guest-module.log 2>&1; rc=$$?; \
+		cat $(BUILD)/guest-module.log; test $$rc -eq 0
+	@! grep -E 'warning:|error:' $(BUILD)/guest-module.log >/dev/null || \
+		{ echo "guest module build has warnings" >&2; exit 1; }
 
 tests: kernel-cache
 	$(MAKE) -C selftests/coiommu OUT=$(BUILD)/selftests KSRC=$(KSRC)
@@ -63,9 +74,12 @@ $(BUILD)/tools/coiommu-vmm: $(VMM_SRC) $(LIBCOIOMMU) uapi/linux/coiommu.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOLS_CFLAGS) -pthread $(filter %.c,$^) -o $@
 
-# The nested guest's initramfs: busybox and tools/vmm/guest-init.
-$(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init
-	tools/vmm/mkguest.sh $@
+# The nested guest's initramfs: busybox and tools/vmm/guest-init, with the
+# guest modules and tools/vmm/guest-e2e in /bin.
+$(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init \
+		tools/vmm/guest-e2e guest-modules
+	tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e guest/coiommu_guest.ko \
+		guest/edu_dmatest.ko
 
 initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio
@@ -117,8 +131,8 @@ vmshell: deps
 
 # Kernel style and static checks: checkpatch --strict (from linux-source),
 # sparse (C=2: every file) and the W=1 build; any finding fails.
-LINT_SRC = $(filter-out %.mod.c,$(wildcard kernel/*.c kernel/*.h)) \
-	   uapi/linux/coiommu.h
+LINT_SRC = $(filter-out %.mod.c,$(wildcard kernel/*.c kernel/*.h \
+	   guest/*.c guest/*.h)) uapi/linux/coiommu.h
 
 lint: deps kernel-cache
 	$(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types \
@@ -126,13 +140,16 @@ lint: deps kernel-cache
 	@mkdir -p $(BUILD)
 	@$(MAKE) $(KBUILD_ARGS) C=2 modules >$(BUILD)/sparse.log 2>&1; rc=$$?; \
 		cat $(BUILD)/sparse.log; test $$rc -eq 0
+	@$(MAKE) $(GUEST_KBUILD_ARGS) C=2 modules >>$(BUILD)/sparse.log 2>&1; rc=$$?; \
+		test $$rc -eq 0 || { cat $(BUILD)/sparse.log; exit 1; }
 	@! grep -E 'warning:|error:' $(BUILD)/sparse.log >/dev/null || \
-		{ echo "sparse or W=1 findings" >&2; exit 1; }
+		{ cat $(BUILD)/sparse.log; echo "sparse or W=1 findings" >&2; exit 1; }
 	@echo "lint: clean"
 
 clean:
 	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null
+	-$(MAKE) $(GUEST_KBUILD_ARGS) clean 2>/dev/null
 	rm -rf $(BUILD)
 
-.PHONY: all deps kernel-cache module tests tools initramfs check check-debug \
+.PHONY: all deps kernel-cache module guest-modules tests tools initramfs check check-debug \
 	vmtest demo vmshell lint clean
