@@ -455,23 +455,24 @@ static void *cg_alloc(struct device *dev, size_t size, dma_addr_t *dma,
 
 	gfp &= ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
 	gfp |= __GFP_ZERO;
-	if (mask < DMA_BIT_MASK(32))
-		gfp |= GFP_DMA;
-	else if (mask < DMA_BIT_MASK(64))
+	if (mask < DMA_BIT_MASK(64))
 		gfp |= GFP_DMA32;
 	page = alloc_pages_node(dev_to_node(dev), gfp, order);
 	if (!page)
 		return NULL;
 	phys = page_to_phys(page);
-	if (phys_to_dma(dev, phys) + size - 1 > mask &&
-	    !(gfp & __GFP_DMA)) {
-		/* Below the mask only in ZONE_DMA. */
+	if (phys_to_dma(dev, phys) + size - 1 > mask) {
+		/* Below a mask under 32 bits: ZONE_DMA is the last resort. */
 		__free_pages(page, order);
 		page = alloc_pages_node(dev_to_node(dev),
 					(gfp & ~__GFP_DMA32) | GFP_DMA, order);
 		if (!page)
 			return NULL;
 		phys = page_to_phys(page);
+		if (phys_to_dma(dev, phys) + size - 1 > mask) {
+			__free_pages(page, order);
+			return NULL;
+		}
 	}
 	if (cg_map_phys(dev, phys, PAGE_ALIGN(size), dma)) {
 		__free_pages(page, order);
