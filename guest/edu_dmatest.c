@@ -64,7 +64,7 @@ static int edu_dma(struct edu *e, dma_addr_t ram, size_t len, bool to_ram)
 	while (readq(e->bar + EDU_DMA_CMD) & EDU_CMD_START) {
 		if (time_after(jiffies, timeout))
 			return -ETIMEDOUT;
-		usleep_range(1000, 2000);
+		usleep_range(10000, 20000);
 	}
 	return 0;
 }

@@ -41,7 +41,7 @@ TEST_F_TIMEOUT(e2e, e2e_dma, 400)
 	int n;
 
 	snprintf(args, sizeof(args),
-		 "-m 256 -c 1 -t 150 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d\" -d %s",
+		 "-m 256 -c 1 -t 80 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d\" -d %s",
 		 CT_E2E_PAGES, self->bdf);
 	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, 3));
 	ct_vmm_print(&r);
@@ -85,7 +85,7 @@ TEST_F_TIMEOUT(e2e, e2e_dma_without_guest_driver, 400)
 
 	ASSERT_EQ(0, ct_kmsg_open(&k));
 	snprintf(args, sizeof(args),
-		 "-m 256 -c 1 -t 150 -s 0 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=2 e2e.nocoiommu\" -d %s",
+		 "-m 256 -c 1 -t 80 -s 0 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=2 e2e.nocoiommu\" -d %s",
 		 self->bdf);
 	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, 3));
 	ct_vmm_print(&r);

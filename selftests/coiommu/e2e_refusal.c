@@ -57,7 +57,7 @@ TEST_F_TIMEOUT(e2e, e2e_refusal, 400)
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
 
 	snprintf(args, sizeof(args),
-		 "-m 256 -c 1 -t 90 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d\" -d %s",
+		 "-m 256 -c 1 -t 80 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d\" -d %s",
 		 CT_E2E_PAGES, self->bdf);
 	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, 3));
 	ct_vmm_print(&r);

@@ -43,7 +43,7 @@ TEST_F_TIMEOUT(e2e, e2e_unpin, 400)
 	int n, i;
 
 	snprintf(args, sizeof(args),
-		 "-m 256 -c 1 -t 200 -s %.1f -u %d -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d\" -d %s",
+		 "-m 256 -c 1 -t 90 -s %.1f -u %d -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d\" -d %s",
 		 STATS_S, PERIOD_MS, CT_E2E_PAGES, IDLE_S, self->bdf);
 	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, 3));
 	ct_vmm_print(&r);
