@@ -2,8 +2,8 @@
 /*
  * e2e_refusal: the host refuses, the guest fails cleanly. The VMM runs
  * without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 8 pages, so the host can
- * pin 8 pages of the guest's memory and no more (the VMM has one page
- * locked already, so 7 of them in the runs seen). The guest's edu_dmatest
+ * lock 8 pages and no more: one is the notify slots' page (the module pins
+ * and charges it at COIOMMU_SET_NOTIFY), so 7 are left for guest memory. The guest's edu_dmatest
  * maps 16 pages: the first dma_map_single() past the limit returns an
  * error to the driver, which unmaps what it mapped and reports; the guest does not hang and
  * powers off normally. The host counted the refusal, never pinned past the
