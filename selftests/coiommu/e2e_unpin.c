@@ -81,6 +81,8 @@ TEST_F_TIMEOUT(e2e, e2e_unpin, 400)
 	 * drop lies at most one live view period after it happened.
 	 */
 	EXPECT_GE(2 * PERIOD_MS / 1000.0 + STATS_S + 0.05, low->t - before->t);
+	/* Those pages were unpinned (not the guest's count going down). */
+	EXPECT_LE(before->unpins + before->pages - low->pages, low->unpins);
 
 	/* The guest freed the DTT leaves the host emptied (its shrinker). */
 	ASSERT_EQ(0, ct_e2e_guest_stats(r.out, idle, &g1));
@@ -98,7 +100,6 @@ TEST_F_TIMEOUT(e2e, e2e_unpin, 400)
 	fin = &st[n - 1];
 	ASSERT_NE(NULL, strstr(fin->at, "final:"));
 	EXPECT_EQ(fin->requests, g3.requests);
-	EXPECT_LE(CT_E2E_WORKING_SET, fin->unpins);
 	ct_vmm_free(&r);
 }
 
