@@ -86,6 +86,17 @@ int coiommu_get_stats(int co, struct coiommu_stats *st)
 	return xioctl(co, COIOMMU_GET_STATS, st);
 }
 
+int coiommu_set_unpin_period(int co, uint32_t period_ms)
+{
+	struct coiommu_unpin_policy p = { .argsz = sizeof(p) };
+	int ret = xioctl(co, COIOMMU_GET_UNPIN_POLICY, &p);
+
+	if (ret)
+		return ret;
+	p.period_ms = period_ms;
+	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
+}
+
 int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
 		    uint32_t dtt_level)
 {

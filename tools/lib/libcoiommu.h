@@ -36,6 +36,8 @@ int coiommu_unpin_range(int co, uint64_t gpa, uint64_t size);
 int coiommu_get_stats(int co, struct coiommu_stats *st);
 int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
 		    uint32_t dtt_level);
+/* Set the background unpinner's period (ms; 0: off), keep the rest. */
+int coiommu_set_unpin_period(int co, uint32_t period_ms);
 
 /* The doorbells of one VM: one eventfd per vCPU. */
 struct coiommu_doorbells {

@@ -42,7 +42,7 @@ args=(
 	-bios /usr/share/qemu/qboot.rom
 	-kernel "$KCACHE/vmlinux" -initrd "${INITRAMFS:-$BUILD/initramfs.cpio}"
 	-device isa-debug-exit,iobase=0xf4,iosize=4
-	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic nokaslr no_timer_check loglevel=5 rig.mode=$mode rig.tests=$tests rig.timeout=${TEST_TIMEOUT:-300} ${VM_APPEND:-}"
+	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic nokaslr no_timer_check loglevel=5 rig.mode=$mode rig.tests=$tests rig.timeout=${TEST_TIMEOUT:-600} ${VM_APPEND:-}"
 )
 if [ -n "$console" ]; then
 	args+=(-serial "file:$console")

@@ -275,13 +275,15 @@ void coiommu_dev_stats_line(struct vmm *vmm, double t, bool final)
 	pinned = st.pinned_pages * (double)PAGE_SIZE / MIB;
 	peak = st.peak_pinned_pages * (double)PAGE_SIZE / MIB;
 	fprintf(stderr,
-		"coiommu-vmm: [%7.1f s]%s guest RAM %llu MiB, pinned %.2f MiB (%.2f%%), peak %.2f MiB, requests %llu (refused %llu), unpins %llu\n",
+		"coiommu-vmm: [%7.1f s]%s guest RAM %llu MiB, pinned %.2f MiB (%.2f%%), peak %.2f MiB, requests %llu (refused %llu), unpins %llu, pages %llu peak %llu\n",
 		t, final ? " final:" : "",
 		(unsigned long long)(vmm->ram_size / MIB), pinned,
 		100.0 * pinned / (vmm->ram_size / MIB), peak,
 		(unsigned long long)st.requests,
 		(unsigned long long)st.refused_requests,
-		(unsigned long long)st.unpins);
+		(unsigned long long)st.unpins,
+		(unsigned long long)st.pinned_pages,
+		(unsigned long long)st.peak_pinned_pages);
 }
 
 void coiommu_dev_destroy(struct vmm *vmm)

@@ -29,6 +29,7 @@
 
 #include <linux/kvm.h>
 
+#include "libcoiommu.h"
 #include "vmm.h"
 
 #define DEFAULT_KERNEL	"/vmm/vmlinux"
@@ -464,6 +465,8 @@ static void usage(void)
 		"  -a, --append ARGS    add to the kernel command line\n"
 		"      --cmdline ARGS   replace the kernel command line\n"
 		"  -s, --stats SECS     live view period on stderr (1; 0: off)\n"
+		"  -u, --unpin-period MS  period of coiommu_host's unpinner for this VM\n"
+		"                       (default: the module's unpin_period_ms; 0: off)\n"
 		"  -t, --timeout SECS   end the VM after SECS (exit status 124)\n"
 		"  -v, --verbose        log what the VMM does on stderr\n");
 	exit(VMM_EXIT_ERROR);
@@ -481,6 +484,7 @@ int main(int argc, char **argv)
 		{ "append", required_argument, NULL, 'a' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "stats", required_argument, NULL, 's' },
+		{ "unpin-period", required_argument, NULL, 'u' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -492,6 +496,7 @@ int main(int argc, char **argv)
 	const char *devices[MAX_PASSTHROUGH], *append = "", *cmdline = NULL;
 	unsigned int nr_devices = 0, i;
 	double stats_period = 1, timeout = 0, next_stats, deadline;
+	long unpin_period_ms = -1;
 	uint32_t entry, start_info;
 	bool static_pin = false;
 	struct sigaction sa;
@@ -508,7 +513,7 @@ int main(int argc, char **argv)
 	if (!access(DEFAULT_INITRD, R_OK))
 		args.initrd = DEFAULT_INITRD;
 
-	while ((o = getopt_long(argc, argv, "k:i:m:c:d:p:a:s:t:vh", opts,
+	while ((o = getopt_long(argc, argv, "k:i:m:c:d:p:a:s:t:u:vh", opts,
 				NULL)) != -1) {
 		switch (o) {
 		case 'k':
@@ -545,6 +550,11 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			timeout = strtod(optarg, NULL);
+			break;
+		case 'u':
+			unpin_period_ms = strtol(optarg, NULL, 0);
+			if (unpin_period_ms < 0 || unpin_period_ms > UINT32_MAX)
+				usage();
 			break;
 		case 'v':
 			vmm->verbose = true;
@@ -603,6 +613,14 @@ int main(int argc, char **argv)
 					strerror(errno));
 		} else {
 			coiommu_dev_attach(vmm);
+			if (unpin_period_ms >= 0 && vmm->coiommu >= 0) {
+				int ret = coiommu_set_unpin_period(vmm->coiommu,
+								   unpin_period_ms);
+
+				if (ret)
+					vmm_die("unpin period %ld ms: %s",
+						unpin_period_ms, strerror(-ret));
+			}
 		}
 	}
 

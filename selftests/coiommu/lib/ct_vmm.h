@@ -129,7 +129,19 @@ static inline void ct_vmm_free(struct ct_vmm_run *r)
  * deadlocks on a lock its first instance holds (see tools/vmm/README.md).
  * The VMM then ends with status 124 (its -t limit). Retry such a run up to
  * @attempts times; every retry is logged. Returns 0 when it could be run.
+ * The rate of such hangs grows with the load of the machine (a slower
+ * nested guest takes more timer interrupts per boot): tests try
+ * CT_VMM_TRIES times, which the rig's per-test limit (TEST_TIMEOUT,
+ * 600 s) leaves room for.
  */
+#define CT_VMM_TRIES	5
+/*
+ * The harness's limit for a test that runs coiommu-vmm: a backstop only,
+ * above what CT_VMM_TRIES hung runs under make check-debug's
+ * CT_VMM_TIMEOUT take. The rig's TEST_TIMEOUT ends a test first.
+ */
+#define CT_VMM_TEST_TIMEOUT	3000
+
 static inline int ct_vmm_run_retry(struct ct_vmm_run *r, const char *args,
 				   int attempts)
 {

@@ -1,0 +1,982 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * coiommu_guest: the guest side of coIOMMU (Documentation/guest-abi.rst,
+ * Documentation/guest-driver.rst).
+ *
+ * A PCI driver for the coIOMMU device (1234:abcd). It builds the DMA
+ * Tracking Table (DTT) for the guest's memory, activates the device and
+ * gives every endpoint listed in BAR4 DMA operations that record each
+ * mapped page in the DTT and ask the host to pin the pages it has not
+ * pinned yet, through this CPU's notify slot and trigger byte.
+ *
+ * The DMA operations do the direct mapping's work themselves: 6.1 does not
+ * export dma_direct_*() to modules, the guest has no IOMMU of its own
+ * (DMA address = guest physical address, which is the IOVA the host maps)
+ * and x86 is cache-coherent, so a mapping is phys_to_dma() plus the
+ * tracking, and the sync operations have no cache work to do. Nothing is
+ * bounced: a buffer the device cannot reach fails to map.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
+#include <linux/io.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/scatterlist.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
+
+#define CG_VENDOR		0x1234
+#define CG_DEVICE		0xabcd
+
+/* BAR0 registers */
+#define CG_REG_DTT_ROOT		0x00
+#define CG_REG_CMD		0x08
+#define CG_REG_DTT_LEVEL	0x10
+#define CG_REG_TRIGGER		0x18
+#define CG_BAR_SIZE		0x2000
+
+#define CG_CMD_DEACTIVATE	0
+#define CG_CMD_ACTIVATE		1
+#define CG_CMD_PARK		2
+#define CG_CMD_UNPARK		3
+
+/* DTT */
+#define CG_LEAF_BITS		10
+#define CG_UPPER_BITS		9
+#define CG_LEAF_ENTRIES		BIT(CG_LEAF_BITS)
+#define CG_UPPER_ENTRIES	BIT(CG_UPPER_BITS)
+#define CG_UPPER_PRESENT	BIT_ULL(0)
+#define CG_MAX_LEVEL		6
+#define CG_MAP_COUNT		GENMASK(15, 0)
+#define CG_ACCESSED		BIT(30)
+#define CG_PINNED		BIT(31)
+
+/* Requests */
+#define CG_REQ_BATCH		BIT_ULL(63)
+#define CG_CHUNK		32	/* pages asked for in one request, at most */
+
+static unsigned int request_timeout_ms = 1000;
+module_param(request_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(request_timeout_ms,
+		 "Longest wait for the host to complete a pin request, ms (default 1000)");
+
+struct cg_batch {
+	u16 bdf;
+	u16 pad[3];
+	u64 nr_pages;
+	u64 gfn[CG_CHUNK];
+};
+
+struct cg_endpoint {
+	u16 bdf;
+	struct pci_dev *pdev;	/* with a reference, once attached */
+};
+
+/**
+ * struct cg - the coIOMMU device
+ * @pdev: the coIOMMU PCI device
+ * @regs: BAR0 (registers, trigger bytes)
+ * @slots: BAR2 (notify slots)
+ * @nr_slots: vCPUs the BARs have room for
+ * @lock: serialises changes of the DTT's shape (tables added or freed)
+ * @root: top table of the DTT
+ * @level: levels of the DTT, leaf included
+ * @nr_gfns: the DTT covers guest frames below this
+ * @batch: per CPU, the batch request buffer (guest memory the host reads)
+ * @nr_eps: endpoints listed in BAR4
+ * @eps: the endpoints
+ * @shrinker: frees empty leaf tables under memory pressure
+ * @nb: PCI bus notifier, for endpoints that appear later
+ * @requests: pin requests sent
+ * @refused_pages: pages the host did not pin after a request
+ * @leaves: leaf tables in the DTT now
+ * @leaves_freed: leaf tables freed by the shrinker
+ * @timeouts: requests the host did not complete in time
+ */
+struct cg {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	void __iomem *slots;
+	unsigned int nr_slots;
+	spinlock_t lock;	/* the DTT's shape */
+	u64 *root;
+	unsigned int level;
+	unsigned long nr_gfns;
+	struct cg_batch **batch;
+	unsigned int nr_eps;
+	struct cg_endpoint *eps;
+	struct shrinker shrinker;
+	struct notifier_block nb;
+	atomic64_t requests;
+	atomic64_t refused_pages;
+	atomic64_t leaves;
+	atomic64_t leaves_freed;
+	atomic64_t timeouts;
+};
+
+/* One coIOMMU device per guest; the DMA ops of its endpoints use it. */
+static struct cg *cg_dev;
+
+static inline unsigned int cg_shift(unsigned int level)
+{
+	return CG_LEAF_BITS + CG_UPPER_BITS * (level - 2);
+}
+
+static void *cg_table(u64 e)
+{
+	return phys_to_virt(e & PAGE_MASK);
+}
+
+/*
+ * The leaf entry of @gfn. With @alloc, missing tables are added (call with
+ * @c->lock held); without, NULL when a table is missing. Upper tables are
+ * freed only with the device, leaves only by the shrinker under @c->lock
+ * and when all their entries are 0: a caller that holds a mapping of @gfn
+ * (its map count is not 0) may look up without the lock.
+ */
+static u32 *cg_entry(struct cg *c, unsigned long gfn, bool alloc)
+{
+	u64 *table = c->root;
+	unsigned int l;
+
+	if (gfn >= c->nr_gfns)
+		return NULL;
+	for (l = c->level; l > 1; l--) {
+		unsigned int idx = (gfn >> cg_shift(l)) & (CG_UPPER_ENTRIES - 1);
+		u64 e = READ_ONCE(table[idx]);
+
+		if (!(e & CG_UPPER_PRESENT)) {
+			void *t;
+
+			if (!alloc)
+				return NULL;
+			lockdep_assert_held(&c->lock);
+			t = (void *)get_zeroed_page(GFP_ATOMIC);
+			if (!t)
+				return NULL;
+			if (l == 2)
+				atomic64_inc(&c->leaves);
+			e = virt_to_phys(t) | CG_UPPER_PRESENT;
+			/* The zeroed table is visible before the link to it. */
+			smp_store_release(&table[idx], e);
+		}
+		table = cg_table(e);
+	}
+	return (u32 *)table + (gfn & (CG_LEAF_ENTRIES - 1));
+}
+
+/* Add a mapping to the entry: map count + 1, ACCESSED. Returns the new value. */
+static int cg_entry_get(u32 *e, u32 *val)
+{
+	u32 old = READ_ONCE(*e), new;
+
+	do {
+		if ((old & CG_MAP_COUNT) == CG_MAP_COUNT)
+			return -ENOSPC;
+		new = (old + 1) | CG_ACCESSED;
+	} while (!try_cmpxchg(e, &old, new));
+	*val = new;
+	return 0;
+}
+
+static void cg_entry_put(u32 *e)
+{
+	u32 old = READ_ONCE(*e), new;
+
+	do {
+		if (WARN_ONCE(!(old & CG_MAP_COUNT),
+			      "coiommu_guest: unmap of an unmapped page\n"))
+			return;
+		new = old - 1;
+	} while (!try_cmpxchg(e, &old, new));
+}
+
+static void cg_entry_touch(u32 *e)
+{
+	u32 old = READ_ONCE(*e);
+
+	while (!(old & CG_ACCESSED) &&
+	       !try_cmpxchg(e, &old, old | CG_ACCESSED))
+		;
+}
+
+/* Drop one mapping of each of the @n pages from @gfn. */
+static void cg_untrack(struct cg *c, unsigned long gfn, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		u32 *e = cg_entry(c, gfn + i, false);
+
+		if (WARN_ONCE(!e, "coiommu_guest: no DTT entry for gfn %#lx\n",
+			      gfn + i))
+			continue;
+		cg_entry_put(e);
+	}
+}
+
+/*
+ * Ask the host to pin @n pages for endpoint @bdf through this CPU's notify
+ * slot and trigger byte, and wait (bounded) for the slot to read 0. The
+ * host serves the request in the vCPU's own thread before the guest runs
+ * its next instruction, or in a worker; interrupts stay off meanwhile so
+ * that nothing else on this CPU uses the slot.
+ */
+static int cg_request(struct cg *c, u16 bdf, const u64 *gfn, unsigned int n)
+{
+	u64 deadline, req;
+	unsigned long flags;
+	unsigned int cpu;
+	int ret = 0;
+
+	local_irq_save(flags);
+	cpu = smp_processor_id();
+	if (cpu >= c->nr_slots) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (n == 1) {
+		req = gfn[0] << 16 | bdf;
+	} else {
+		struct cg_batch *b = c->batch[cpu];
+
+		b->bdf = bdf;
+		memset(b->pad, 0, sizeof(b->pad));
+		b->nr_pages = n;
+		memcpy(b->gfn, gfn, n * sizeof(*gfn));
+		req = CG_REQ_BATCH | virt_to_phys(b);
+	}
+	atomic64_inc(&c->requests);
+	/* writeq() orders the batch's stores before the slot's. */
+	writeq(req, c->slots + 8 * cpu);
+	writeb(1, c->regs + CG_REG_TRIGGER + cpu);
+	deadline = ktime_get_ns() + (u64)request_timeout_ms * NSEC_PER_MSEC;
+	while (readq(c->slots + 8 * cpu)) {
+		if (ktime_get_ns() > deadline) {
+			atomic64_inc(&c->timeouts);
+			ret = -ETIMEDOUT;
+			break;
+		}
+		cpu_relax();
+	}
+	/* Entries are read after the slot read 0. */
+	rmb();
+out:
+	local_irq_restore(flags);
+	return ret;
+}
+
+/* Request @n pages and check that the host pinned every one. */
+static int cg_pin(struct cg *c, u16 bdf, const u64 *gfn, unsigned int n)
+{
+	unsigned int i, refused = 0;
+	int ret;
+
+	ret = cg_request(c, bdf, gfn, n);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		u32 *e = cg_entry(c, gfn[i], false);
+
+		if (!e || !(READ_ONCE(*e) & CG_PINNED))
+			refused++;
+	}
+	if (refused) {
+		atomic64_add(refused, &c->refused_pages);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Record a mapping of the @n pages from @gfn for endpoint @bdf: map count
+ * and ACCESSED in their entries, then a pin request for those the host has
+ * not pinned. On failure every entry is as it was before.
+ */
+static int cg_track(struct cg *c, u16 bdf, unsigned long gfn, unsigned long n)
+{
+	u64 want[CG_CHUNK];
+	unsigned int nw = 0;
+	unsigned long i, flags;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		u32 *e, val;
+
+		spin_lock_irqsave(&c->lock, flags);
+		e = cg_entry(c, gfn + i, true);
+		ret = e ? cg_entry_get(e, &val) : -ENOMEM;
+		spin_unlock_irqrestore(&c->lock, flags);
+		if (ret)
+			goto undo;
+		if (val & CG_PINNED)
+			continue;
+		want[nw++] = gfn + i;
+		if (nw == CG_CHUNK) {
+			ret = cg_pin(c, bdf, want, nw);
+			if (ret) {
+				i++;
+				goto undo;
+			}
+			nw = 0;
+		}
+	}
+	if (nw)
+		ret = cg_pin(c, bdf, want, nw);
+	if (!ret)
+		return 0;
+undo:
+	cg_untrack(c, gfn, i);
+	return ret;
+}
+
+static u16 cg_bdf(struct device *dev)
+{
+	return pci_dev_id(to_pci_dev(dev));
+}
+
+static bool cg_reachable(struct device *dev, dma_addr_t addr, size_t size)
+{
+	u64 limit = min_not_zero(dma_get_mask(dev), dev->bus_dma_limit);
+
+	return size && addr + size - 1 >= addr && addr + size - 1 <= limit;
+}
+
+static int cg_map_phys(struct device *dev, phys_addr_t phys, size_t size,
+		       dma_addr_t *dma)
+{
+	struct cg *c = READ_ONCE(cg_dev);
+	unsigned long first, last;
+	int ret;
+
+	*dma = phys_to_dma(dev, phys);
+	if (!c)
+		return -ENODEV;
+	if (!cg_reachable(dev, *dma, size)) {
+		dev_err_ratelimited(dev, "coiommu: DMA address %pad+%zu beyond the device's mask\n",
+				    dma, size);
+		return -EIO;
+	}
+	first = PHYS_PFN(phys);
+	last = PHYS_PFN(phys + size - 1);
+	ret = cg_track(c, cg_bdf(dev), first, last - first + 1);
+	if (ret)
+		dev_err_ratelimited(dev, "coiommu: mapping of %pa+%zu failed: %d\n",
+				    &phys, size, ret);
+	return ret;
+}
+
+static void cg_unmap_phys(struct device *dev, phys_addr_t phys, size_t size)
+{
+	struct cg *c = READ_ONCE(cg_dev);
+	unsigned long first = PHYS_PFN(phys), last = PHYS_PFN(phys + size - 1);
+
+	if (c && size)
+		cg_untrack(c, first, last - first + 1);
+}
+
+static void cg_touch_phys(struct device *dev, phys_addr_t phys, size_t size)
+{
+	struct cg *c = READ_ONCE(cg_dev);
+	unsigned long pfn;
+
+	if (!c || !size)
+		return;
+	for (pfn = PHYS_PFN(phys); pfn <= PHYS_PFN(phys + size - 1); pfn++) {
+		u32 *e = cg_entry(c, pfn, false);
+
+		if (e)
+			cg_entry_touch(e);
+	}
+}
+
+static dma_addr_t cg_map_page(struct device *dev, struct page *page,
+			      unsigned long offset, size_t size,
+			      enum dma_data_direction dir, unsigned long attrs)
+{
+	dma_addr_t dma;
+
+	if (cg_map_phys(dev, page_to_phys(page) + offset, size, &dma))
+		return DMA_MAPPING_ERROR;
+	return dma;
+}
+
+static void cg_unmap_page(struct device *dev, dma_addr_t dma, size_t size,
+			  enum dma_data_direction dir, unsigned long attrs)
+{
+	cg_unmap_phys(dev, dma_to_phys(dev, dma), size);
+}
+
+static void cg_unmap_sg(struct device *dev, struct scatterlist *sgl,
+			int nents, enum dma_data_direction dir,
+			unsigned long attrs)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i)
+		cg_unmap_phys(dev, dma_to_phys(dev, sg->dma_address),
+			      sg_dma_len(sg));
+}
+
+static int cg_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
+		     enum dma_data_direction dir, unsigned long attrs)
+{
+	struct scatterlist *sg;
+	int i, ret;
+
+	for_each_sg(sgl, sg, nents, i) {
+		ret = cg_map_phys(dev, sg_phys(sg), sg->length,
+				  &sg->dma_address);
+		if (ret) {
+			cg_unmap_sg(dev, sgl, i, dir, attrs);
+			/* The errors dma_map_sgtable() may return. */
+			return ret == -ENOMEM ? -ENOMEM : -EIO;
+		}
+		sg_dma_len(sg) = sg->length;
+	}
+	return nents;
+}
+
+static void *cg_alloc(struct device *dev, size_t size, dma_addr_t *dma,
+		      gfp_t gfp, unsigned long attrs)
+{
+	unsigned int order = get_order(size);
+	u64 mask = dev->coherent_dma_mask;
+	struct page *page;
+	phys_addr_t phys;
+
+	gfp &= ~(__GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
+	gfp |= __GFP_ZERO;
+	if (mask < DMA_BIT_MASK(64))
+		gfp |= GFP_DMA32;
+	page = alloc_pages_node(dev_to_node(dev), gfp, order);
+	if (!page)
+		return NULL;
+	phys = page_to_phys(page);
+	if (phys_to_dma(dev, phys) + size - 1 > mask) {
+		/* Below a mask under 32 bits: ZONE_DMA is the last resort. */
+		__free_pages(page, order);
+		page = alloc_pages_node(dev_to_node(dev),
+					(gfp & ~__GFP_DMA32) | GFP_DMA, order);
+		if (!page)
+			return NULL;
+		phys = page_to_phys(page);
+		if (phys_to_dma(dev, phys) + size - 1 > mask) {
+			__free_pages(page, order);
+			return NULL;
+		}
+	}
+	if (cg_map_phys(dev, phys, PAGE_ALIGN(size), dma)) {
+		__free_pages(page, order);
+		return NULL;
+	}
+	return page_address(page);
+}
+
+static void cg_free(struct device *dev, size_t size, void *vaddr,
+		    dma_addr_t dma, unsigned long attrs)
+{
+	cg_unmap_phys(dev, dma_to_phys(dev, dma), PAGE_ALIGN(size));
+	free_pages((unsigned long)vaddr, get_order(size));
+}
+
+static int cg_mmap(struct device *dev, struct vm_area_struct *vma,
+		   void *vaddr, dma_addr_t dma, size_t size,
+		   unsigned long attrs)
+{
+	unsigned long n = PAGE_ALIGN(size) >> PAGE_SHIFT;
+
+	if (vma->vm_pgoff >= n || vma_pages(vma) > n - vma->vm_pgoff)
+		return -ENXIO;
+	return remap_pfn_range(vma, vma->vm_start,
+			       PHYS_PFN(dma_to_phys(dev, dma)) + vma->vm_pgoff,
+			       vma->vm_end - vma->vm_start, vma->vm_page_prot);
+}
+
+static int cg_get_sgtable(struct device *dev, struct sg_table *sgt,
+			  void *vaddr, dma_addr_t dma, size_t size,
+			  unsigned long attrs)
+{
+	int ret = sg_alloc_table(sgt, 1, GFP_KERNEL);
+
+	if (!ret)
+		sg_set_page(sgt->sgl, virt_to_page(vaddr), PAGE_ALIGN(size), 0);
+	return ret;
+}
+
+/* Not tracked: MMIO of another device is not guest RAM, nothing to pin. */
+static dma_addr_t cg_map_resource(struct device *dev, phys_addr_t phys,
+				  size_t size, enum dma_data_direction dir,
+				  unsigned long attrs)
+{
+	dma_addr_t dma = phys;
+
+	return cg_reachable(dev, dma, size) ? dma : DMA_MAPPING_ERROR;
+}
+
+/*
+ * Cache-coherent: no cache maintenance. Handing a buffer (back) to the
+ * device refreshes ACCESSED, so that the host's unpinner sees it in use;
+ * its map count already keeps it pinned.
+ */
+static void cg_sync_single_for_device(struct device *dev, dma_addr_t dma,
+				      size_t size,
+				      enum dma_data_direction dir)
+{
+	cg_touch_phys(dev, dma_to_phys(dev, dma), size);
+}
+
+static void cg_sync_single_for_cpu(struct device *dev, dma_addr_t dma,
+				   size_t size, enum dma_data_direction dir)
+{
+}
+
+static void cg_sync_sg_for_device(struct device *dev, struct scatterlist *sgl,
+				  int nents, enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i)
+		cg_touch_phys(dev, dma_to_phys(dev, sg->dma_address),
+			      sg_dma_len(sg));
+}
+
+static void cg_sync_sg_for_cpu(struct device *dev, struct scatterlist *sgl,
+			       int nents, enum dma_data_direction dir)
+{
+}
+
+static const struct dma_map_ops cg_dma_ops = {
+	.alloc			= cg_alloc,
+	.free			= cg_free,
+	.mmap			= cg_mmap,
+	.get_sgtable		= cg_get_sgtable,
+	.map_page		= cg_map_page,
+	.unmap_page		= cg_unmap_page,
+	.map_sg			= cg_map_sg,
+	.unmap_sg		= cg_unmap_sg,
+	.map_resource		= cg_map_resource,
+	.sync_single_for_cpu	= cg_sync_single_for_cpu,
+	.sync_single_for_device	= cg_sync_single_for_device,
+	.sync_sg_for_cpu	= cg_sync_sg_for_cpu,
+	.sync_sg_for_device	= cg_sync_sg_for_device,
+};
+
+/* ---- the DTT ---------------------------------------------------------- */
+
+static void cg_command(struct cg *c, u64 cmd)
+{
+	writeq(cmd, c->regs + CG_REG_CMD);
+}
+
+/*
+ * Free the leaf tables of @table (at @level) whose entries are all 0, at
+ * most @budget of them, onto @freed. The unpinner is parked: the host does
+ * not touch the DTT meanwhile.
+ */
+static unsigned long cg_collect_empty(struct cg *c, u64 *table,
+				      unsigned int level, unsigned long budget,
+				      struct list_head *freed)
+{
+	unsigned long n = 0, flags;
+	unsigned int i;
+
+	for (i = 0; i < CG_UPPER_ENTRIES && n < budget; i++) {
+		u64 e = READ_ONCE(table[i]);
+		void *t;
+
+		if (!(e & CG_UPPER_PRESENT))
+			continue;
+		t = cg_table(e);
+		if (level > 2) {
+			n += cg_collect_empty(c, t, level - 1, budget - n,
+					      freed);
+			continue;
+		}
+		spin_lock_irqsave(&c->lock, flags);
+		if (READ_ONCE(table[i]) == e && !memchr_inv(t, 0, PAGE_SIZE)) {
+			WRITE_ONCE(table[i], 0);
+			list_add(&virt_to_page(t)->lru, freed);
+			atomic64_dec(&c->leaves);
+			n++;
+		}
+		spin_unlock_irqrestore(&c->lock, flags);
+	}
+	return n;
+}
+
+static unsigned long cg_free_empty_leaves(struct cg *c, unsigned long budget)
+{
+	struct page *page, *tmp;
+	unsigned long n;
+	LIST_HEAD(freed);
+
+	if (c->level < 2)
+		return 0;
+	cg_command(c, CG_CMD_PARK);
+	n = cg_collect_empty(c, c->root, c->level, budget, &freed);
+	cg_command(c, CG_CMD_UNPARK);
+	list_for_each_entry_safe(page, tmp, &freed, lru) {
+		list_del(&page->lru);
+		__free_page(page);
+	}
+	atomic64_add(n, &c->leaves_freed);
+	return n;
+}
+
+static unsigned long cg_shrink_count(struct shrinker *s,
+				     struct shrink_control *sc)
+{
+	struct cg *c = container_of(s, struct cg, shrinker);
+	long n = atomic64_read(&c->leaves);
+
+	return n > 0 ? n : SHRINK_EMPTY;
+}
+
+static unsigned long cg_shrink_scan(struct shrinker *s,
+				    struct shrink_control *sc)
+{
+	struct cg *c = container_of(s, struct cg, shrinker);
+	unsigned long n = cg_free_empty_leaves(c, sc->nr_to_scan);
+
+	return n ? n : SHRINK_STOP;
+}
+
+static void cg_free_tables(u64 *table, unsigned int level)
+{
+	unsigned int i;
+
+	if (level > 1) {
+		for (i = 0; i < CG_UPPER_ENTRIES; i++)
+			if (table[i] & CG_UPPER_PRESENT)
+				cg_free_tables(cg_table(table[i]), level - 1);
+	}
+	free_page((unsigned long)table);
+}
+
+/* The highest guest frame number of RAM, plus one. */
+static unsigned long cg_ram_end_pfn(void)
+{
+	unsigned long end = 0;
+	int nid;
+
+	for_each_online_node(nid)
+		end = max(end, node_end_pfn(nid));
+	return end;
+}
+
+/* ---- endpoints -------------------------------------------------------- */
+
+static struct cg_endpoint *cg_find_ep(struct cg *c, u16 bdf)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_eps; i++)
+		if (c->eps[i].bdf == bdf)
+			return &c->eps[i];
+	return NULL;
+}
+
+/*
+ * Give an endpoint the tracking DMA ops. A driver bound to it already
+ * (it probed before the coIOMMU device) is unbound first and probed again
+ * with them, so that none of its DMA goes untracked.
+ */
+static void cg_attach_ep(struct cg *c, struct cg_endpoint *ep,
+			 struct pci_dev *pdev)
+{
+	struct device *dev = &pdev->dev;
+	bool bound;
+	int ret;
+
+	if (ep->pdev)
+		return;
+	ep->pdev = pci_dev_get(pdev);
+	device_lock(dev);
+	bound = dev->driver;
+	device_unlock(dev);
+	if (bound) {
+		dev_info(dev, "coiommu: driver bound before coIOMMU, probing it again\n");
+		device_release_driver(dev);
+	}
+	set_dma_ops(dev, &cg_dma_ops);
+	dev_info(dev, "coiommu: DMA tracked (endpoint %04x)\n", ep->bdf);
+	if (bound) {
+		ret = device_attach(dev);
+		if (ret < 0)
+			dev_warn(dev, "coiommu: probing again failed: %d\n",
+				 ret);
+	}
+}
+
+/* Endpoint drivers go with the coIOMMU device: their DMA is not tracked. */
+static void cg_detach_ep(struct cg_endpoint *ep)
+{
+	struct device *dev;
+
+	if (!ep->pdev)
+		return;
+	dev = &ep->pdev->dev;
+	device_release_driver(dev);
+	set_dma_ops(dev, NULL);
+	pci_dev_put(ep->pdev);
+	ep->pdev = NULL;
+}
+
+static int cg_bus_notify(struct notifier_block *nb, unsigned long action,
+			 void *data)
+{
+	struct cg *c = container_of(nb, struct cg, nb);
+	struct pci_dev *pdev = to_pci_dev(data);
+	struct cg_endpoint *ep;
+
+	if (action != BUS_NOTIFY_ADD_DEVICE || pci_domain_nr(pdev->bus))
+		return NOTIFY_DONE;
+	ep = cg_find_ep(c, pci_dev_id(pdev));
+	if (ep && !ep->pdev) {
+		/* Not bound yet: the ops are in place before any probe. */
+		ep->pdev = pci_dev_get(pdev);
+		set_dma_ops(&pdev->dev, &cg_dma_ops);
+	}
+	return NOTIFY_OK;
+}
+
+/* ---- sysfs ------------------------------------------------------------ */
+
+static struct cg *cg_of(struct device *dev)
+{
+	return pci_get_drvdata(to_pci_dev(dev));
+}
+
+static ssize_t requests_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&cg_of(dev)->requests));
+}
+static DEVICE_ATTR_RO(requests);
+
+static ssize_t refused_pages_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n",
+			  atomic64_read(&cg_of(dev)->refused_pages));
+}
+static DEVICE_ATTR_RO(refused_pages);
+
+static ssize_t leaves_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&cg_of(dev)->leaves));
+}
+static DEVICE_ATTR_RO(leaves);
+
+static ssize_t leaves_freed_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n",
+			  atomic64_read(&cg_of(dev)->leaves_freed));
+}
+static DEVICE_ATTR_RO(leaves_freed);
+
+static ssize_t timeouts_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&cg_of(dev)->timeouts));
+}
+static DEVICE_ATTR_RO(timeouts);
+
+static ssize_t dtt_level_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", cg_of(dev)->level);
+}
+static DEVICE_ATTR_RO(dtt_level);
+
+static struct attribute *cg_attrs[] = {
+	&dev_attr_requests.attr,
+	&dev_attr_refused_pages.attr,
+	&dev_attr_leaves.attr,
+	&dev_attr_leaves_freed.attr,
+	&dev_attr_timeouts.attr,
+	&dev_attr_dtt_level.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(cg);
+
+/* ---- the PCI driver --------------------------------------------------- */
+
+static int cg_read_endpoints(struct cg *c, void __iomem *topo)
+{
+	unsigned int i, n = readw(topo);
+
+	if (n > (CG_BAR_SIZE - 2) / 2)
+		return -EINVAL;
+	c->eps = devm_kcalloc(&c->pdev->dev, max(n, 1U), sizeof(*c->eps),
+			      GFP_KERNEL);
+	if (!c->eps)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		c->eps[i].bdf = readw(topo + 2 + 2 * i);
+	c->nr_eps = n;
+	return 0;
+}
+
+static int cg_build_dtt(struct cg *c)
+{
+	unsigned long end = cg_ram_end_pfn();
+	unsigned int level = 1;
+
+	while (level < CG_MAX_LEVEL &&
+	       end > BIT_ULL(CG_LEAF_BITS + CG_UPPER_BITS * (level - 1)))
+		level++;
+	c->level = level;
+	c->nr_gfns = min_t(u64, end,
+			   BIT_ULL(CG_LEAF_BITS + CG_UPPER_BITS * (level - 1)));
+	c->root = (u64 *)get_zeroed_page(GFP_KERNEL);
+	if (!c->root)
+		return -ENOMEM;
+	if (level == 1)
+		atomic64_inc(&c->leaves);
+	return 0;
+}
+
+static void cg_free_batches(struct cg *c)
+{
+	unsigned int cpu;
+
+	if (!c->batch)
+		return;
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++)
+		kfree(c->batch[cpu]);
+	kfree(c->batch);
+}
+
+static int cg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	void __iomem *topo;
+	struct pci_dev *ep;
+	struct cg *c;
+	unsigned int i;
+	int ret;
+
+	if (cg_dev)
+		return -EBUSY;
+	c = devm_kzalloc(&pdev->dev, sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return -ENOMEM;
+	c->pdev = pdev;
+	spin_lock_init(&c->lock);
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	ret = pcim_iomap_regions(pdev, BIT(0) | BIT(2) | BIT(4), KBUILD_MODNAME);
+	if (ret)
+		return ret;
+	c->regs = pcim_iomap_table(pdev)[0];
+	c->slots = pcim_iomap_table(pdev)[2];
+	topo = pcim_iomap_table(pdev)[4];
+	if (pci_resource_len(pdev, 0) < CG_BAR_SIZE ||
+	    pci_resource_len(pdev, 2) < CG_BAR_SIZE ||
+	    pci_resource_len(pdev, 4) < CG_BAR_SIZE)
+		return -ENODEV;
+	c->nr_slots = min(CG_BAR_SIZE - CG_REG_TRIGGER, CG_BAR_SIZE / 8);
+	ret = cg_read_endpoints(c, topo);
+	if (ret)
+		return ret;
+
+	c->batch = kcalloc(nr_cpu_ids, sizeof(*c->batch), GFP_KERNEL);
+	if (!c->batch)
+		return -ENOMEM;
+	for (i = 0; i < nr_cpu_ids; i++) {
+		c->batch[i] = kzalloc(sizeof(*c->batch[i]), GFP_KERNEL);
+		if (!c->batch[i]) {
+			ret = -ENOMEM;
+			goto err_batch;
+		}
+	}
+	ret = cg_build_dtt(c);
+	if (ret)
+		goto err_batch;
+
+	writeq(virt_to_phys(c->root), c->regs + CG_REG_DTT_ROOT);
+	writeq(c->level, c->regs + CG_REG_DTT_LEVEL);
+	cg_command(c, CG_CMD_ACTIVATE);
+	pci_set_drvdata(pdev, c);
+
+	c->shrinker.count_objects = cg_shrink_count;
+	c->shrinker.scan_objects = cg_shrink_scan;
+	c->shrinker.seeks = DEFAULT_SEEKS;
+	ret = register_shrinker(&c->shrinker, "coiommu-dtt");
+	if (ret)
+		goto err_active;
+	WRITE_ONCE(cg_dev, c);
+	c->nb.notifier_call = cg_bus_notify;
+	ret = bus_register_notifier(&pci_bus_type, &c->nb);
+	if (ret)
+		goto err_shrinker;
+
+	dev_info(&pdev->dev, "DTT: %u level(s), %lu pages covered, %u endpoint(s)\n",
+		 c->level, c->nr_gfns, c->nr_eps);
+	for (i = 0; i < c->nr_eps; i++) {
+		ep = pci_get_domain_bus_and_slot(0, PCI_BUS_NUM(c->eps[i].bdf),
+						 c->eps[i].bdf & 0xff);
+		if (!ep)
+			continue;
+		cg_attach_ep(c, &c->eps[i], ep);
+		pci_dev_put(ep);
+	}
+	return 0;
+
+err_shrinker:
+	WRITE_ONCE(cg_dev, NULL);
+	unregister_shrinker(&c->shrinker);
+err_active:
+	cg_command(c, CG_CMD_DEACTIVATE);
+	cg_free_tables(c->root, c->level);
+err_batch:
+	cg_free_batches(c);
+	return ret;
+}
+
+static void cg_remove(struct pci_dev *pdev)
+{
+	struct cg *c = pci_get_drvdata(pdev);
+	unsigned int i;
+
+	bus_unregister_notifier(&pci_bus_type, &c->nb);
+	for (i = 0; i < c->nr_eps; i++)
+		cg_detach_ep(&c->eps[i]);
+	unregister_shrinker(&c->shrinker);
+	WRITE_ONCE(cg_dev, NULL);
+	/* The host stops reading the DTT; what it pinned stays pinned. */
+	cg_command(c, CG_CMD_DEACTIVATE);
+	cg_free_tables(c->root, c->level);
+	cg_free_batches(c);
+}
+
+static const struct pci_device_id cg_ids[] = {
+	{ PCI_DEVICE(CG_VENDOR, CG_DEVICE) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, cg_ids);
+
+static struct pci_driver cg_driver = {
+	.name		= "coiommu_guest",
+	.id_table	= cg_ids,
+	.probe		= cg_probe,
+	.remove		= cg_remove,
+	.dev_groups	= cg_groups,
+};
+module_pci_driver(cg_driver);
+
+MODULE_DESCRIPTION("coIOMMU guest driver: DMA tracking and pinning on demand");
+MODULE_LICENSE("GPL");

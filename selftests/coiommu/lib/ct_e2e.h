@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * End-to-end tests: coiommu-vmm boots a Linux guest that loads the coIOMMU
+ * guest driver (guest/coiommu_guest.c) and edu_dmatest (guest/edu_dmatest.c)
+ * through tools/vmm/guest-e2e, which prints "e2e: ..." lines. The VMM's
+ * live view ("coiommu-vmm: [   t s] ... pages N peak M") is the host's
+ * COIOMMU_GET_STATS; both go to the same pipe, in order.
+ */
+#ifndef CT_E2E_H
+#define CT_E2E_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ct_vmm.h"
+
+/* Pages edu_dmatest maps: e2e.pages single pages, 2 of sg, 2 coherent. */
+#define CT_E2E_PAGES		16
+#define CT_E2E_WORKING_SET	(CT_E2E_PAGES + 2 + 2)
+/* Verified round trips of one passing run: one per page, 2 sg, 1 coherent. */
+#define CT_E2E_TRANSFERS	(CT_E2E_PAGES + 2 + 1)
+
+struct ct_e2e_stat {
+	double t;			/* VMM seconds */
+	unsigned long long requests, refused, unpins, pages, peak;
+	const char *at;			/* the line in the output */
+};
+
+/* Parse the live view line at @s; returns 1 when it is one. */
+static inline int ct_e2e_parse(const char *s, struct ct_e2e_stat *st)
+{
+	const char *p;
+
+	if (strncmp(s, "coiommu-vmm: [", 14))
+		return 0;
+	if (sscanf(s + 14, "%lf", &st->t) != 1)
+		return 0;
+	p = strstr(s, "requests ");
+	if (!p || sscanf(p, "requests %llu (refused %llu), unpins %llu, pages %llu peak %llu",
+			 &st->requests, &st->refused, &st->unpins, &st->pages,
+			 &st->peak) != 5)
+		return 0;
+	st->at = s;
+	return 1;
+}
+
+/*
+ * The live view lines of @out from @from on (NULL: the start), in order;
+ * returns how many were stored in @st (at most @max).
+ */
+static inline int ct_e2e_stats(const char *out, const char *from,
+			       struct ct_e2e_stat *st, int max)
+{
+	const char *s = from ? from : out;
+	int n = 0;
+
+	while (s && *s && n < max) {
+		if (ct_e2e_parse(s, &st[n]))
+			n++;
+		s = strchr(s, '\n');
+		if (s)
+			s++;
+	}
+	return n;
+}
+
+/* The guest's counters from the last "e2e: guest stats:" line before @end. */
+struct ct_e2e_guest {
+	unsigned long long requests, refused_pages, timeouts, leaves, freed;
+};
+
+static inline int ct_e2e_guest_stats(const char *out, const char *end,
+				     struct ct_e2e_guest *g)
+{
+	const char *s = out, *last = NULL;
+
+	while ((s = strstr(s, "e2e: guest stats:")) && (!end || s < end)) {
+		last = s;
+		s++;
+	}
+	if (!last)
+		return -1;
+	return sscanf(last, "e2e: guest stats: requests %llu refused_pages %llu timeouts %llu leaves %llu leaves_freed %llu",
+		      &g->requests, &g->refused_pages, &g->timeouts,
+		      &g->leaves, &g->freed) == 5 ? 0 : -1;
+}
+
+/* Bind the first edu to vfio-pci; its BDF goes to @bdf. */
+static inline int ct_e2e_edu(char bdf[32])
+{
+	char list[4][32];
+
+	if (access("/dev/kvm", R_OK | W_OK) || ct_edu_list(list, 4) < 1)
+		return -1;
+	strcpy(bdf, list[0]);
+	return ct_edu_bind_vfio(bdf);
+}
+
+#endif /* CT_E2E_H */
