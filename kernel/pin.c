@@ -78,6 +78,30 @@ unwind:
 	return ret;
 }
 
+/*
+ * Pin @n pages of the VMM from @vaddr. In the VMM's own context (the
+ * vCPU thread's task work, the worker after kthread_use_mm(), an ioctl
+ * of the VMM itself) pin_user_pages_fast() walks the page tables without
+ * mmap_lock and falls back to the locked walk by itself when it must
+ * (page not present, not long-term pinnable); from any other mm, the
+ * remote walk under mmap_read_lock. FOLL_LONGTERM either way.
+ */
+static long pin_pages(struct coiommu_instance *inst, unsigned long vaddr,
+		      unsigned long n, struct page **pages)
+{
+	long got;
+
+	if (current->mm == inst->mm)
+		return pin_user_pages_fast(vaddr, n, FOLL_WRITE | FOLL_LONGTERM,
+					   pages);
+	mmap_read_lock(inst->mm);
+	got = coiommu_pin_user_pages_remote(inst->mm, vaddr, n,
+					    FOLL_WRITE | FOLL_LONGTERM, pages,
+					    NULL);
+	mmap_read_unlock(inst->mm);
+	return got;
+}
+
 static void count_pinned(struct coiommu_instance *inst, u64 n)
 {
 	inst->stats.pinned += n;
@@ -104,12 +128,7 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 		return ret;
 	}
 
-	mmap_read_lock(inst->mm);
-	got = coiommu_pin_user_pages_remote(inst->mm,
-					    ram->vaddr + idx * PAGE_SIZE, n,
-					    FOLL_WRITE | FOLL_LONGTERM, pages,
-					    NULL);
-	mmap_read_unlock(inst->mm);
+	got = pin_pages(inst, ram->vaddr + idx * PAGE_SIZE, n, pages);
 	if (got < 0) {
 		coiommu_account(inst, -(long)n);
 		return got == -ERESTARTSYS ? -EINTR : got;

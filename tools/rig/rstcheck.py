@@ -3,15 +3,16 @@
 """Parse reStructuredText files with docutils and fail on any warning.
 
 Usage: rstcheck.py FILE...
-Sphinx's toctree directive (Documentation/index.rst) is accepted and its
-entries are checked to name existing documents.
+Sphinx's toctree directive (Documentation/index.rst) and :doc: role are
+accepted, and the documents they name are checked to exist.
 """
 import os
 import sys
 
 import docutils.core
 import docutils.utils
-from docutils.parsers.rst import Directive, directives
+from docutils import nodes
+from docutils.parsers.rst import Directive, directives, roles
 
 missing = []
 
@@ -31,6 +32,19 @@ class TocTree(Directive):
 
 
 directives.register_directive('toctree', TocTree)
+
+
+def doc_role(name, rawtext, text, lineno, inliner, options=None,
+             content=None):
+    target = text.split('<')[-1].rstrip('>').strip()
+    here = os.path.dirname(inliner.document.current_source)
+    if not os.path.exists(os.path.join(here, target + '.rst')):
+        missing.append(f'{inliner.document.current_source}:{lineno}: '
+                       f':doc: target {target!r} has no {target}.rst')
+    return [nodes.literal(rawtext, text)], []
+
+
+roles.register_local_role('doc', doc_role)
 
 
 def main(files):
