@@ -18,22 +18,6 @@
 
 #define RAM_PAGES	(256 * 256)
 
-FIXTURE(e2e) {
-	struct ct_env env;
-	char bdf[32];
-};
-
-FIXTURE_SETUP(e2e)
-{
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, ct_e2e_edu(self->bdf));
-}
-
-FIXTURE_TEARDOWN(e2e)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
-
 TEST_F_TIMEOUT(e2e, e2e_dma, CT_VMM_TEST_TIMEOUT)
 {
 	struct ct_e2e_stat st[512], *fin;

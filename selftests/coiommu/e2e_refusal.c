@@ -3,10 +3,10 @@
  * e2e_refusal: the host refuses, the guest fails cleanly. The VMM runs
  * without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 8 pages, so the host can
  * lock 8 pages and no more: one is the notify slots' page (the module pins
- * and charges it at COIOMMU_SET_NOTIFY), so 7 are left for guest memory. The guest's edu_dmatest
- * maps 16 pages: the first dma_map_single() past the limit returns an
- * error to the driver, which unmaps what it mapped and reports; the guest does not hang and
- * powers off normally. The host counted the refusal, never pinned past the
+ * and charges it at COIOMMU_SET_NOTIFY), so 7 are left for guest memory.
+ * The guest's edu_dmatest maps 16 pages: the first dma_map_single() past
+ * the limit returns an error to the driver, which unmaps what it mapped
+ * and reports; the guest does not hang and powers off normally. The host counted the refusal, never pinned past the
  * limit, and after the VMM exits no pin is left and coiommu_host unloads.
  */
 #include <sys/prctl.h>
@@ -17,22 +17,6 @@
 #include "ct_e2e.h"
 
 #define LIMIT_PAGES	8
-
-FIXTURE(e2e) {
-	struct ct_env env;
-	char bdf[32];
-};
-
-FIXTURE_SETUP(e2e)
-{
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, ct_e2e_edu(self->bdf));
-}
-
-FIXTURE_TEARDOWN(e2e)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
 
 TEST_F_TIMEOUT(e2e, e2e_refusal, CT_VMM_TEST_TIMEOUT)
 {

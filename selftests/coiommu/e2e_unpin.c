@@ -17,22 +17,6 @@
 #define IDLE_S		6
 #define NEAR_ZERO	2	/* pages */
 
-FIXTURE(e2e) {
-	struct ct_env env;
-	char bdf[32];
-};
-
-FIXTURE_SETUP(e2e)
-{
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, ct_e2e_edu(self->bdf));
-}
-
-FIXTURE_TEARDOWN(e2e)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
-
 TEST_F_TIMEOUT(e2e, e2e_unpin, CT_VMM_TEST_TIMEOUT)
 {
 	struct ct_e2e_stat st[1024], *before = NULL, *low = NULL, *fin;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ct_fixture.h"
 #include "ct_vmm.h"
 
 /* Pages edu_dmatest maps: e2e.pages single pages, 2 of sg, 2 coherent. */
@@ -94,6 +95,23 @@ static inline int ct_e2e_edu(char bdf[32])
 		return -1;
 	strcpy(bdf, list[0]);
 	return ct_edu_bind_vfio(bdf);
+}
+
+/* The fixture of every e2e test: the usual checks, and edu on vfio-pci. */
+FIXTURE(e2e) {
+	struct ct_env env;
+	char bdf[32];
+};
+
+FIXTURE_SETUP(e2e)
+{
+	ct_env_setup(_metadata, &self->env);
+	ASSERT_EQ(0, ct_e2e_edu(self->bdf));
+}
+
+FIXTURE_TEARDOWN(e2e)
+{
+	ct_env_teardown(_metadata, &self->env);
 }
 
 #endif /* CT_E2E_H */
