@@ -142,6 +142,38 @@ static inline void ct_vmm_free(struct ct_vmm_run *r)
  */
 #define CT_VMM_TEST_TIMEOUT	3000
 
+/*
+ * The same L0 bug, seen as a crash instead of a hang: the interrupt is
+ * delivered again on the very first instruction of its own entry code,
+ * before SWAPGS, so the kernel takes the user's GS for its own and
+ * panics (seen once under make check-debug). The guest's oops names the
+ * interrupted instruction as an interrupt entry point at offset 0. A
+ * guest that crashed for any other reason is not retried.
+ */
+static inline bool ct_vmm_l0_crash(const struct ct_vmm_run *r)
+{
+	static const char *const entry[] = {
+		"RIP: 0010:asm_sysvec_", "RIP: 0010:asm_common_interrupt+0x0/",
+	};
+	unsigned int i;
+
+	if (r->status != 125)
+		return false;
+	for (i = 0; i < sizeof(entry) / sizeof(entry[0]); i++) {
+		const char *s = r->out;
+
+		while ((s = strstr(s, entry[i]))) {
+			const char *eol = strchr(s, '\n');
+			const char *off = strstr(s, "+0x0/");
+
+			if (off && (!eol || off < eol))
+				return true;
+			s++;
+		}
+	}
+	return false;
+}
+
 static inline int ct_vmm_run_retry(struct ct_vmm_run *r, const char *args,
 				   int attempts)
 {
@@ -149,13 +181,15 @@ static inline int ct_vmm_run_retry(struct ct_vmm_run *r, const char *args,
 
 	for (i = 0; i < attempts; i++) {
 		if (i) {
-			fprintf(stderr, "# nested guest hung (status 124, known L0 bug), retry %d of %d; output of the hung run:\n",
-				i, attempts - 1);
+			fprintf(stderr, "# nested guest %s (status %d, known L0 bug), retry %d of %d; output of that run:\n",
+				r->status == 124 ? "hung" :
+				"crashed in interrupt entry",
+				r->status, i, attempts - 1);
 			ct_vmm_print(r);
 			ct_vmm_free(r);
 		}
 		ret = ct_vmm_run(r, args);
-		if (ret || r->status != 124)
+		if (ret || (r->status != 124 && !ct_vmm_l0_crash(r)))
 			break;
 	}
 	return ret;
