@@ -167,6 +167,21 @@ static inline int bench_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sorts @v (a few rounds: insertion sort) in place; the median of @n. */
+static inline double bench_median(double *v, int n)
+{
+	int i, j;
+	double t;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* Sorts @v in place; the @q quantile (0..1, nearest rank). */
 static inline uint64_t bench_quantile(uint64_t *v, size_t n, double q)
 {

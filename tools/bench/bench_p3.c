@@ -143,20 +143,6 @@ out:
 	return ret;
 }
 
-static double median(double *v, int n)
-{
-	int i, j;
-	double t;
-
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
 	static const uint64_t full[] = { 16384, 65536, 262144 };
@@ -258,13 +244,13 @@ int main(int argc, char **argv)
 			m[4][k] = s[z][OURS][k].meta_b;
 		}
 		fprintf(csv, "%llu,%.3f,%.3f,%.3f,%.3f,%.3f\n",
-			(unsigned long long)sizes[z], median(m[0], rounds),
-			median(m[1], rounds), median(m[2], rounds),
-			median(m[3], rounds), median(m[4], rounds));
+			(unsigned long long)sizes[z], bench_median(m[0], rounds),
+			bench_median(m[1], rounds), bench_median(m[2], rounds),
+			bench_median(m[3], rounds), bench_median(m[4], rounds));
 		if (z == nsizes - 1) {
-			double os = median(m[0], rounds), ts = median(m[1], rounds);
-			double of = median(m[2], rounds), tf = median(m[3], rounds);
-			double om = median(m[4], rounds);
+			double os = bench_median(m[0], rounds), ts = bench_median(m[1], rounds);
+			double of = bench_median(m[2], rounds), tf = bench_median(m[3], rounds);
+			double om = bench_median(m[4], rounds);
 
 			f = bench_open(&b, "p3.summary");
 			bench_summary(f, "P3", os, ts, os > 0 ? ts / os : 0,

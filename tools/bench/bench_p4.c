@@ -98,20 +98,6 @@ out:
 	return ret;
 }
 
-static double median(double *v, int n)
-{
-	int i, j;
-	double t;
-
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
 	struct sample s[MAX_SIZES][NVAR][MAX_ROUNDS];
@@ -212,10 +198,10 @@ int main(int argc, char **argv)
 		for (var = 0; var < NVAR; var++) {
 			for (k = 0; k < rounds; k++)
 				v[k] = s[z][var][k].total_ms;
-			med[z][var][0] = median(v, rounds);
+			med[z][var][0] = bench_median(v, rounds);
 			for (k = 0; k < rounds; k++)
 				v[k] = s[z][var][k].mapped_ms;
-			med[z][var][1] = median(v, rounds);
+			med[z][var][1] = bench_median(v, rounds);
 		}
 		fprintf(csv, "%llu,%.3f,%.3f,%.3f,%.3f\n",
 			(unsigned long long)(sizes[z] >> 20), med[z][OURS][0],
