@@ -181,6 +181,7 @@ enum coiommu_path {
 };
 
 #define COIOMMU_BATCH		512	/* pages pinned or released per step */
+#define COIOMMU_SCAN_STEP	16384	/* page indexes one unpinner step walks */
 
 /**
  * struct coiommu_instance - one VM: the state behind one open /dev/coiommu
@@ -192,6 +193,7 @@ enum coiommu_path {
  * @lock: serialises everything below, pin against unpin in particular
  * @ram: guest RAM regions, sorted by GFN
  * @nr_ram: entries of @ram
+ * @spare_chunk: an empty index chunk kept for reuse, or NULL
  * @devices: list of struct coiommu_dev
  * @nr_devices: entries of @devices
  * @domains: list of struct coiommu_domain
@@ -235,6 +237,7 @@ struct coiommu_instance {
 	struct mutex lock;	/* see above */
 	struct coiommu_ram *ram;
 	unsigned int nr_ram;
+	struct coiommu_chunk *spare_chunk;
 	struct list_head devices;
 	unsigned int nr_devices;
 	struct list_head domains;

@@ -79,37 +79,46 @@ static void cursor_put(struct dtt_cursor *c)
 }
 
 /*
- * The leaf entry of @gfn, mapped; NULL for a hole (c->unreadable clear)
- * or when it cannot be read now (c->unreadable set). mmap_lock is held.
+ * Map the leaf table of @gfn's group into @c: c->page NULL for a hole
+ * (c->unreadable clear) or a table that cannot be read now (set).
+ * mmap_lock is held.
  */
-static u32 *cursor_entry(struct dtt_cursor *c, u64 gfn)
+static void cursor_load(struct dtt_cursor *c, u64 gfn)
 {
-	u64 group = gfn >> DTT_LEAF_BITS;
 	unsigned long hva;
 	u64 table;
 
-	if (!c->valid || c->group != group) {
-		cursor_put(c);
-		c->group = group;
-		c->valid = true;
-		c->unreadable = false;
-		table = coiommu_dtt_leaf_table(c->inst, gfn, true, c->gup_flags);
-		if (IS_ERR_VALUE(table)) {
-			c->unreadable = true;
-			return NULL;
-		}
-		if (!table)
-			return NULL;
-		hva = coiommu_gpa_to_hva(c->inst, table, PAGE_SIZE);
-		if (coiommu_get_user_pages_remote(c->inst->mm, hva, 1,
-						  FOLL_WRITE | c->gup_flags,
-						  &c->page, NULL) != 1) {
-			c->page = NULL;
-			c->unreadable = true;
-			return NULL;
-		}
-		c->leaf = kmap_local_page(c->page);
+	cursor_put(c);
+	c->group = gfn >> DTT_LEAF_BITS;
+	c->valid = true;
+	c->unreadable = false;
+	table = coiommu_dtt_leaf_table(c->inst, gfn, true, c->gup_flags);
+	if (IS_ERR_VALUE(table)) {
+		c->unreadable = true;
+		return;
 	}
+	if (!table)
+		return;
+	hva = coiommu_gpa_to_hva(c->inst, table, PAGE_SIZE);
+	if (coiommu_get_user_pages_remote(c->inst->mm, hva, 1,
+					  FOLL_WRITE | c->gup_flags,
+					  &c->page, NULL) != 1) {
+		c->page = NULL;
+		c->unreadable = true;
+		return;
+	}
+	c->leaf = kmap_local_page(c->page);
+}
+
+/*
+ * The leaf entry of @gfn, mapped; NULL for a hole (c->unreadable clear)
+ * or when it cannot be read now (c->unreadable set). Consecutive GFNs
+ * share a table, which stays mapped until the group changes.
+ */
+static inline u32 *cursor_entry(struct dtt_cursor *c, u64 gfn)
+{
+	if (unlikely(!c->valid || c->group != gfn >> DTT_LEAF_BITS))
+		cursor_load(c, gfn);
 	return c->page ? &c->leaf[dtt_leaf_index(gfn)] : NULL;
 }
 
@@ -178,8 +187,13 @@ static bool scan_allowed(struct coiommu_instance *inst)
 
 /*
  * One step of a pass: walk pinned pages from the cursor, judge them, and
- * release the idle ones, at most COIOMMU_BATCH of them. Returns false
- * when the pass should stop (budget spent, a sweep completed, lock busy).
+ * release the idle ones, at most COIOMMU_BATCH of them, looking at no
+ * more than COIOMMU_SCAN_STEP page indexes so that the locks are dropped
+ * often. Returns false when the pass should stop (budget spent, a sweep
+ * completed, lock busy).
+ *
+ * This loop is the unpinner's whole cost per page: the index is walked
+ * chunk by chunk, the state bytes read in place.
  */
 static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 		      unsigned long budget, unsigned long *scanned,
@@ -191,8 +205,12 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 	};
 	enum coiommu_cause cause = reclaim ? COIOMMU_UNPIN_SHRINKER :
 					     COIOMMU_UNPIN_LAZY;
-	unsigned int nr = 0;
+	unsigned int r = inst->scan_ram, nr = 0;
+	unsigned long looked = 0;
+	u64 idx = inst->scan_idx;
 	bool more = true;
+	/* Under pressure every generation is fair game. */
+	bool old_turn = reclaim || !(inst->sweeps % inst->old_every);
 
 	if (reclaim) {
 		if (!mmap_read_trylock(inst->mm))
@@ -202,66 +220,73 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 	}
 
 	while (nr < COIOMMU_BATCH) {
+		struct coiommu_chunk *chunk;
 		struct coiommu_ram *ram;
-		bool old_turn;
-		u8 *st;
-		u64 gfn;
+		u64 lim;
 
 		if (inst->sweeps >= end_sweep) {
 			more = false;
 			break;
 		}
-		if (inst->scan_ram >= inst->nr_ram) {
-			inst->scan_ram = 0;
-			inst->scan_idx = 0;
+		if (r >= inst->nr_ram) {
+			r = 0;
+			idx = 0;
 			inst->sweeps++;
+			old_turn = reclaim || !(inst->sweeps % inst->old_every);
 			continue;
 		}
-		ram = &inst->ram[inst->scan_ram];
-		if (inst->scan_idx >= ram->npages) {
-			inst->scan_ram++;
-			inst->scan_idx = 0;
+		ram = &inst->ram[r];
+		if (idx >= ram->npages) {
+			r++;
+			idx = 0;
 			continue;
 		}
-		if (!ram->chunks[inst->scan_idx / COIOMMU_CHUNK_PAGES]) {
-			inst->scan_idx = round_up(inst->scan_idx + 1,
-						  COIOMMU_CHUNK_PAGES);
+		if (looked >= COIOMMU_SCAN_STEP)
+			break;
+		lim = min_t(u64, round_down(idx, COIOMMU_CHUNK_PAGES) +
+				 COIOMMU_CHUNK_PAGES, ram->npages);
+		looked += lim - idx;
+		chunk = ram->chunks[idx / COIOMMU_CHUNK_PAGES];
+		if (!chunk) {
+			idx = lim;
 			continue;
 		}
-		gfn = ram->gfn + inst->scan_idx;
-		st = coiommu_page_state(inst, gfn);
-		/* Under pressure every generation is fair game. */
-		old_turn = reclaim || !(inst->sweeps % inst->old_every);
-		if (!st || (*st & COIOMMU_PS_HELD) ||
-		    ((*st & COIOMMU_PS_OLD) && !old_turn)) {
-			inst->scan_idx++;
-			continue;
-		}
-		/*
-		 * With the budget spent, stop at the next page this pass
-		 * would look at, not at the last one it looked at: a sweep
-		 * whose remaining pages are all skipped then ends in this
-		 * pass, instead of leaving the next pass nothing but the
-		 * wrap-around (with a budget equal to the pinned count,
-		 * every other pass looked at nothing).
-		 */
-		if (*scanned >= budget) {
-			more = false;
-			break;
-		}
-		inst->scan_idx++;
-		(*scanned)++;
-		switch (judge(&c, gfn, false)) {
-		case RELEASE:
-			inst->req_gfns[nr++] = gfn;
-			break;
-		case BUSY:
-			age_page(inst, st);
-			break;
-		case KEEP:
-			break;
+		for (; idx < lim && nr < COIOMMU_BATCH; idx++) {
+			u8 *st = &chunk->state[idx % COIOMMU_CHUNK_PAGES];
+			u8 s = *st;
+
+			if (!(s & COIOMMU_PS_PINNED) || (s & COIOMMU_PS_HELD) ||
+			    ((s & COIOMMU_PS_OLD) && !old_turn))
+				continue;
+			/*
+			 * With the budget spent, stop at the next page this
+			 * pass would look at, not at the last one it looked
+			 * at: a sweep whose remaining pages are all skipped
+			 * then ends in this pass, instead of leaving the next
+			 * pass nothing but the wrap-around (with a budget
+			 * equal to the pinned count, every other pass looked
+			 * at nothing).
+			 */
+			if (*scanned >= budget) {
+				more = false;
+				goto out;
+			}
+			(*scanned)++;
+			switch (judge(&c, ram->gfn + idx, false)) {
+			case RELEASE:
+				inst->req_gfns[nr++] = ram->gfn + idx;
+				break;
+			case BUSY:
+				age_page(inst, st);
+				break;
+			case KEEP:
+				break;
+			}
 		}
 	}
+out:
+	inst->scan_ram = r;
+	inst->scan_idx = idx;
 	cursor_put(&c);
 	mmap_read_unlock(inst->mm);
 
