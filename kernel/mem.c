@@ -171,6 +171,10 @@ void coiommu_free_memory_map(struct coiommu_instance *inst)
 		return;
 	inst->stats.meta_bytes -= ram_meta_bytes(inst->ram, inst->nr_ram);
 	free_ram(inst->ram, inst->nr_ram);
+	if (inst->spare_chunk)
+		inst->stats.meta_bytes -= sizeof(struct coiommu_chunk);
+	kfree(inst->spare_chunk);
+	inst->spare_chunk = NULL;
 	inst->ram = NULL;
 	inst->nr_ram = 0;
 }
@@ -221,6 +225,12 @@ u8 *coiommu_state(struct coiommu_ram *ram, u64 idx, bool create,
 	if (!*c) {
 		if (!create)
 			return NULL;
+		/* The chunk freed last, kept zeroed and counted. */
+		if (inst->spare_chunk) {
+			*c = inst->spare_chunk;
+			inst->spare_chunk = NULL;
+			return &(*c)->state[idx % COIOMMU_CHUNK_PAGES];
+		}
 		*c = kzalloc(sizeof(**c), GFP_KERNEL_ACCOUNT);
 		if (!*c)
 			return NULL;
@@ -236,8 +246,17 @@ void coiommu_state_put(struct coiommu_instance *inst, struct coiommu_ram *ram,
 	struct coiommu_chunk **c = &ram->chunks[idx / COIOMMU_CHUNK_PAGES];
 
 	if (*c && !memchr_inv((*c)->state, 0, sizeof((*c)->state))) {
-		kfree(*c);
+		/*
+		 * Keep one for the next coiommu_state(): a page pinned and
+		 * unpinned over and over alone in its chunk would otherwise
+		 * cost an allocation and a free each time.
+		 */
+		if (!inst->spare_chunk) {
+			inst->spare_chunk = *c;
+		} else {
+			kfree(*c);
+			inst->stats.meta_bytes -= sizeof(**c);
+		}
 		*c = NULL;
-		inst->stats.meta_bytes -= sizeof(**c);
 	}
 }

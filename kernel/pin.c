@@ -319,12 +319,14 @@ static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
 long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		 u8 flags, bool all_or_nothing)
 {
+	/* The VMM's own thread keeps its mm's users up by itself. */
+	bool own = current->mm == inst->mm;
 	u64 done = 0;
 	long ret = 0;
 
 	if (list_empty(&inst->domains))
 		return -ENODEV;
-	if (!mmget_not_zero(inst->mm))
+	if (!own && !mmget_not_zero(inst->mm))
 		return -ESRCH;
 
 	while (done < npages) {
@@ -350,7 +352,8 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		}
 	}
 	pin_finish(inst, gfn, npages, flags, ret && all_or_nothing);
-	mmput(inst->mm);
+	if (!own)
+		mmput(inst->mm);
 	return ret;
 }
 

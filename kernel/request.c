@@ -183,15 +183,37 @@ static unsigned long dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn)
 }
 
 /*
- * Set PINNED in the leaf entry at @hva with an atomic OR on the page
- * itself, so that the guest's concurrent atomic updates of the map count
- * and ACCESSED are never lost.
+ * Set PINNED in the leaf entry at @hva with an atomic read-modify-write
+ * on the page itself, so that the guest's concurrent atomic updates of
+ * the map count and ACCESSED are never lost. In the VMM's own context
+ * (always, see coiommu_serve()) a compare-and-exchange on the user
+ * address does it where the architecture has one; a guest that keeps
+ * changing the entry under it, or a fault, sends it to the slower way:
+ * an atomic OR through a reference on the page.
  */
 static int dtt_set_pinned(unsigned long hva)
 {
 	struct page *page;
 	void *kaddr;
 
+#ifdef unsafe_try_cmpxchg_user
+	u32 __user *p = (u32 __user *)hva;
+	unsigned int tries = 8;
+	u32 old;
+
+	if (current->mm && user_access_begin(p, sizeof(*p))) {
+		unsafe_get_user(old, p, fault);
+		while (tries--) {
+			if (unsafe_try_cmpxchg_user(p, &old, old | DTT_PINNED,
+						    fault)) {
+				user_access_end();
+				return 0;
+			}
+		}
+fault:
+		user_access_end();
+	}
+#endif
 	if (get_user_pages_fast(hva & PAGE_MASK, 1, FOLL_WRITE, &page) != 1)
 		return -EFAULT;
 	kaddr = kmap_local_page(page);

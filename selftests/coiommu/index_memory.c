@@ -101,7 +101,9 @@ TEST_F(idx, index_memory)
 	EXPECT_GE(16.0, dense);
 	ASSERT_EQ(0, ct_co_unpin(self->co, GPA, SIZE));
 	ASSERT_EQ(0, ct_co_stats(self->co, &st));
-	EXPECT_EQ(empty, st.metadata_bytes) {
+	/* Every chunk freed but one kept for reuse (64 state bytes). */
+	EXPECT_LE(empty, st.metadata_bytes);
+	EXPECT_GE(empty + 64, st.metadata_bytes) {
 		TH_LOG("chunks not freed when their pages were unpinned");
 	}
 
