@@ -8,9 +8,9 @@
  * maps) and moves it: every step it unmaps the S oldest buffers and maps
  * S new ones further along a 24 MiB region (wrapping around). The lazy
  * unpinner runs with a short period set through COIOMMU_SET_UNPIN_POLICY
- * (generations and pass bound left at the module's defaults: a buffer
- * lives W / S steps = 1.28 s = 6.4 periods, fewer than the default 10
- * busy passes that would move it to the old generation). A host
+ * (generations and pass bound left at the module's defaults: at 200 ms
+ * a buffer lives W / S steps = 1.28 s = 6.4 periods, fewer than the
+ * default 10 busy passes that would move it to the old generation). A host
  * thread samples COIOMMU_GET_STATS pinned_pages every 10 ms together with
  * the guest's own count of mapped buffers. Then the workload stops: the
  * guest unmaps everything, and the sampling goes on for 4 periods.
@@ -26,8 +26,14 @@
  *             over live; goal <= 1.01x
  *   P5.window max(pinned / window); goal <= 1.01x
  *   P5.drain  periods from the stop until pinned <= 1 % of W; goal <= 2
+ * all at a 200 ms period. The same workload then runs at 50 and 10 ms,
+ * with the default generations and without (old_every 1):
+ *   P5.period<N>[.nogen]      max(pinned / live), goal <= 1.01x
+ *   P5.period<N>[.nogen].cpu  the unpinner's time in passes over the run,
+ *                             % of a CPU (info)
  *
- * Output (-o OUTDIR): p5.csv, p5.gp, p5.summary. BENCH_QUICK=1: short.
+ * Output (-o OUTDIR): p5.csv and p5.gp (the 200 ms run), p5_sweep.csv
+ * (every run), p5.summary. BENCH_QUICK=1: short.
  * Absolute times are TCG, not hardware.
  */
 #include "pin_util.h"
@@ -45,7 +51,18 @@
 #define W_PAGES		512		/* working set: buffers */
 #define S_PAGES		8		/* buffers replaced per step */
 #define STEP_MS		20
-#define PERIOD_MS	200		/* the unpinner's period */
+/*
+ * The unpinner's policies, one run each in this order: the period, and
+ * old_every (0: the module's default generations; 1: none, every page
+ * looked at every pass). The first is the figure of the P5 rows and the
+ * plot; the others show how close a shorter period follows the live
+ * set, what the generations do to that, and what it costs.
+ */
+static const struct {
+	unsigned int period_ms, old_every;
+} sweep[] = {
+	{ 200, 0 }, { 50, 0 }, { 10, 0 }, { 50, 1 }, { 10, 1 },
+};
 
 #define OP_WORK		(CTG_OP_USER + 1)
 
@@ -164,15 +181,158 @@ static void *sampler_thread(void *arg)
 }
 
 /* Buffers unmapped within the last two periods before sample @i. */
-static uint64_t recent_unmaps(struct sampler *sm, size_t i)
+static uint64_t recent_unmaps(struct sampler *sm, size_t i,
+			      unsigned int period_ms)
 {
-	uint64_t since = sm->s[i].t_ns > 2ULL * PERIOD_MS * 1000000 ?
-			 sm->s[i].t_ns - 2ULL * PERIOD_MS * 1000000 : 0;
+	uint64_t since = sm->s[i].t_ns > 2ULL * period_ms * 1000000 ?
+			 sm->s[i].t_ns - 2ULL * period_ms * 1000000 : 0;
 	size_t j = i;
 
 	while (j > 0 && sm->s[j - 1].t_ns >= since)
 		j--;
 	return sm->s[i].unmapped - sm->s[j].unmapped;
+}
+
+/* What one run of the workload at one unpinner period showed. */
+struct p5_run {
+	unsigned int period_ms, old_every;
+	char name[32];			/* summary row */
+	double max_live, max_win;	/* max pinned/live, pinned/window */
+	uint64_t max_pinned, peak;
+	bool drained;
+	double drain_periods;
+	uint64_t doorbells, samples;
+	double scan_cpu;		/* unpinner time / run time, % of a CPU */
+	uint64_t stop_ns;
+};
+
+/*
+ * Run the workload once with the unpinner at @period_ms; with @csv, write
+ * every sample there. The instance starts and ends with nothing pinned.
+ */
+static int run_period(struct ctg *t, struct coiommu_unpin_policy *pol,
+		      unsigned int period_ms, unsigned int old_every,
+		      unsigned int steps, double tpn, FILE *csv,
+		      struct p5_run *r)
+{
+	struct coiommu_unpin_policy p = *pol;
+	struct sampler sm = { 0 };
+	struct coiommu_stats st0, st1;
+	uint64_t t_end, wait_ms;
+	int ret = -1;
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	p.period_ms = period_ms;
+	if (old_every)
+		p.old_every = old_every;
+	r->period_ms = period_ms;
+	r->old_every = p.old_every;
+	snprintf(r->name, sizeof(r->name), "P5.period%u%s", period_ms,
+		 old_every == 1 ? ".nogen" : "");
+	if (ct_co_ioctl(t->co, COIOMMU_SET_UNPIN_POLICY, &p) ||
+	    coiommu_get_stats(t->co, &st0)) {
+		fprintf(stderr, "# unpin policy\n");
+		return -1;
+	}
+	if (st0.pinned_pages) {
+		fprintf(stderr, "# %llu pages pinned before the run\n",
+			(unsigned long long)st0.pinned_pages);
+		return -1;
+	}
+	sm.t = t;
+	sm.pub = ctg_hva(t, CTG_USER_GPA);
+	memset(sm.pub, 0, sizeof(*sm.pub));
+	sm.cap = 100000;
+	sm.s = calloc(sm.cap, sizeof(*sm.s));
+	if (!sm.s)
+		return -1;
+	sm.t0 = pu_now_ns();
+	if (pthread_create(&sm.thread, NULL, sampler_thread, &sm)) {
+		free(sm.s);
+		return -1;
+	}
+	printf("# period %u ms: W %u buffers, %u replaced every %u ms (guest TSC), %u steps; old_every %u%s, pass_pages %u (default); RAM %llu pages\n",
+	       period_ms, W_PAGES, S_PAGES, STEP_MS, steps, p.old_every,
+	       old_every ? "" : " (default)", p.pass_pages,
+	       (unsigned long long)(RAM_SIZE / CT_PAGE));
+	if (ctg_run(t, 0, OP_WORK, steps,
+		    (uint64_t)(STEP_MS * 1e6 * tpn), 0, 0)) {
+		sm.stop = 1;
+		pthread_join(sm.thread, NULL);
+		goto out;
+	}
+	r->stop_ns = pu_now_ns() - sm.t0;
+	/* Four periods of draining, at least 200 ms of samples. */
+	wait_ms = 4 * period_ms > 200 ? 4 * period_ms : 200;
+	usleep(wait_ms * 1000 + 100000);
+	sm.stop = 1;
+	pthread_join(sm.thread, NULL);
+	t_end = pu_now_ns() - sm.t0;
+	if (ctg_res(t, 0)[0]) {
+		fprintf(stderr, "# %llu buffers not PINNED after their map\n",
+			(unsigned long long)ctg_res(t, 0)[0]);
+		goto out;
+	}
+	r->doorbells = ctg_res(t, 0)[1];
+	if (coiommu_get_stats(t->co, &st1))
+		goto out;
+	r->scan_cpu = 100.0 * (st1.scan_ns - st0.scan_ns) / t_end;
+
+	for (i = 0; i < sm.n; i++) {
+		struct sample *x = &sm.s[i];
+		uint64_t win = x->live + recent_unmaps(&sm, i, period_ms);
+		bool steady = x->t_ns >= 2ULL * period_ms * 1000000 &&
+			      !x->done && x->live == W_PAGES;
+
+		if (csv)
+			fprintf(csv, "%.1f,%llu,%llu,%llu,%d\n", x->t_ns / 1e6,
+				(unsigned long long)x->pinned,
+				(unsigned long long)x->live,
+				(unsigned long long)win, x->done);
+		if (x->pinned > r->peak)
+			r->peak = x->pinned;
+		if (steady) {
+			if (x->pinned > r->max_pinned)
+				r->max_pinned = x->pinned;
+			if ((double)x->pinned / x->live > r->max_live)
+				r->max_live = (double)x->pinned / x->live;
+			if (win && (double)x->pinned / win > r->max_win)
+				r->max_win = (double)x->pinned / win;
+		}
+		if (x->done && !r->drained && x->pinned * 100 <= W_PAGES) {
+			r->drained = true;
+			r->drain_periods = (x->t_ns > r->stop_ns ?
+					    x->t_ns - r->stop_ns : 0) /
+					   1e6 / period_ms;
+		}
+	}
+	r->samples = sm.n;
+	printf("# period %u ms, old_every %u: %llu samples, %llu doorbells; steady-state max pinned %llu (peak %llu) for W = %u; max pinned/live %.3f, pinned/window %.3f; drained to 1%% of W %s %.2f periods; unpinner %.3f %% of a CPU (scan_ns)\n",
+	       period_ms, p.old_every, (unsigned long long)r->samples,
+	       (unsigned long long)r->doorbells,
+	       (unsigned long long)r->max_pinned,
+	       (unsigned long long)r->peak, W_PAGES, r->max_live, r->max_win,
+	       r->drained ? "after" : "NOT within", r->drained ?
+	       r->drain_periods : (double)wait_ms / period_ms, r->scan_cpu);
+	/* Nothing may stay pinned into the next run. */
+	ret = 0;
+	if (r->drained && !st1.pinned_pages)
+		goto out;
+	usleep(4 * period_ms * 1000);
+	if (coiommu_get_stats(t->co, &st1) || st1.pinned_pages) {
+		fprintf(stderr, "# %llu pages still pinned after the run\n",
+			(unsigned long long)st1.pinned_pages);
+		ret = -1;
+	}
+out:
+	free(sm.s);
+	return ret;
+}
+
+static const char *met(bool ok)
+{
+	return ok ? "yes" : "no";
 }
 
 int main(int argc, char **argv)
@@ -184,15 +344,13 @@ int main(int argc, char **argv)
 		.unparked = true,
 	};
 	struct coiommu_unpin_policy pol = { .argsz = sizeof(pol) };
-	unsigned int steps;
-	struct sampler sm = { 0 };
+	struct p5_run runs[ARRAY_SIZE(sweep)], *r = &runs[0];
+	double static_ratio;
+	unsigned int steps, k;
 	struct ctg t;
-	double tpn, max_live = 0, max_win = 0, static_ratio;
-	uint64_t stop_ns = 0, drain_ns = 0, peak = 0, max_pinned_steady = 0;
-	bool drained = false;
 	int ret = 1, main_cpu;
-	FILE *f;
-	size_t i;
+	FILE *f, *csv;
+	double tpn;
 
 	pu_args(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -211,101 +369,59 @@ int main(int argc, char **argv)
 		fprintf(stderr, "# unpin policy\n");
 		goto out;
 	}
-	pol.period_ms = PERIOD_MS;
-	if (ct_co_ioctl(t.co, COIOMMU_SET_UNPIN_POLICY, &pol)) {
-		fprintf(stderr, "# unpin policy\n");
-		goto out;
-	}
 	memset(ctg_hva(&t, CTG_DATA_GPA), 0x5a,
 	       RAM_SIZE - (CTG_DATA_GPA - CTG_RAM_GPA));
 	main_cpu = pu_pin_cpu(0);
 	tpn = pu_tsc_per_ns(200);
 
-	sm.t = &t;
-	sm.pub = ctg_hva(&t, CTG_USER_GPA);
-	memset(sm.pub, 0, sizeof(*sm.pub));
-	sm.cap = 100000;
-	sm.s = calloc(sm.cap, sizeof(*sm.s));
-	if (!sm.s)
-		goto out;
-	sm.t0 = pu_now_ns();
-	if (pthread_create(&sm.thread, NULL, sampler_thread, &sm))
-		goto out;
-	printf("# W %u buffers, %u replaced every %u ms (guest TSC), %u steps; unpin period %u ms, old_every %u, pass_pages %u (defaults); RAM %llu pages\n",
-	       W_PAGES, S_PAGES, STEP_MS, steps, PERIOD_MS, pol.old_every,
-	       pol.pass_pages, (unsigned long long)(RAM_SIZE / CT_PAGE));
-	if (ctg_run(&t, 0, OP_WORK, steps,
-		    (uint64_t)(STEP_MS * 1e6 * tpn), 0, 0)) {
-		sm.stop = 1;
-		pthread_join(sm.thread, NULL);
-		goto out;
-	}
-	stop_ns = pu_now_ns() - sm.t0;
-	usleep(4 * PERIOD_MS * 1000 + 100000);
-	sm.stop = 1;
-	pthread_join(sm.thread, NULL);
-	if (ctg_res(&t, 0)[0]) {
-		fprintf(stderr, "# %llu buffers not PINNED after their map\n",
-			(unsigned long long)ctg_res(&t, 0)[0]);
-		goto out;
-	}
-	printf("# guest: %llu doorbells; vCPU on CPU %d, sampler on CPU %d\n",
-	       (unsigned long long)ctg_res(&t, 0)[1], main_cpu, sm.cpu);
-
-	f = pu_open("p5.csv");
-	fprintf(f, "t_ms,pinned,ws_live,ws_window,stopped\n");
-	for (i = 0; i < sm.n; i++) {
-		struct sample *x = &sm.s[i];
-		uint64_t win = x->live + recent_unmaps(&sm, i);
-		bool steady = x->t_ns >= 2ULL * PERIOD_MS * 1000000 && !x->done &&
-			      x->live == W_PAGES;
-
-		fprintf(f, "%.1f,%llu,%llu,%llu,%d\n", x->t_ns / 1e6,
-			(unsigned long long)x->pinned,
-			(unsigned long long)x->live, (unsigned long long)win,
-			x->done);
-		if (x->pinned > peak)
-			peak = x->pinned;
-		if (steady) {
-			if (x->pinned > max_pinned_steady)
-				max_pinned_steady = x->pinned;
-			if ((double)x->pinned / x->live > max_live)
-				max_live = (double)x->pinned / x->live;
-			if (win && (double)x->pinned / win > max_win)
-				max_win = (double)x->pinned / win;
-		}
-		if (x->done && !drained && x->pinned * 100 <= W_PAGES) {
-			drained = true;
-			drain_ns = x->t_ns > stop_ns ? x->t_ns - stop_ns : 0;
+	csv = pu_open("p5.csv");
+	fprintf(csv, "t_ms,pinned,ws_live,ws_window,stopped\n");
+	for (k = 0; k < ARRAY_SIZE(sweep); k++) {
+		if (run_period(&t, &pol, sweep[k].period_ms, sweep[k].old_every,
+			       steps, tpn, k ? NULL : csv, &runs[k])) {
+			fclose(csv);
+			goto out;
 		}
 	}
+	fclose(csv);
+	printf("# vCPU on CPU %d, sampler on CPU 1\n", main_cpu);
+
+	f = pu_open("p5_sweep.csv");
+	fprintf(f, "period_ms,old_every,max_pinned_over_live,max_pinned_over_window,drain_periods,doorbells,unpinner_cpu_percent\n");
+	for (k = 0; k < ARRAY_SIZE(sweep); k++)
+		fprintf(f, "%u,%u,%.4f,%.4f,%.2f,%llu,%.4f\n",
+			runs[k].period_ms, runs[k].old_every,
+			runs[k].max_live, runs[k].max_win,
+			runs[k].drained ? runs[k].drain_periods : -1.0,
+			(unsigned long long)runs[k].doorbells,
+			runs[k].scan_cpu);
 	fclose(f);
+
 	static_ratio = (double)(RAM_SIZE / CT_PAGE) / W_PAGES;
 	printf("# P5 footprint (%s)\n", PU_TCG_NOTE);
-	printf("# %zu samples; steady-state max pinned %llu (peak overall %llu) for W = %u live buffers\n",
-	       sm.n, (unsigned long long)max_pinned_steady,
-	       (unsigned long long)peak, W_PAGES);
-	printf("# max pinned/live %.3f, max pinned/window %.3f, static pinning/live %.1f\n",
-	       max_live, max_win, static_ratio);
-	if (drained)
-		printf("# after the stop: pinned <= 1%% of W after %.0f ms = %.2f periods\n",
-		       drain_ns / 1e6, drain_ns / 1e6 / PERIOD_MS);
-	else
-		printf("# after the stop: pinned did NOT fall to 1%% of W within %u ms\n",
-		       4 * PERIOD_MS + 100);
-
-	printf("# summary rows: P5 ours = max pinned/live, baseline = static pinning (all RAM)/live, ratio = ours/baseline; P5.window the same against live + unmapped in the last 2 periods; P5.drain ours = periods to <=1%% of W, baseline = 2 (the goal), ratio = ours/2\n");
+	printf("# summary rows: P5 ours = max pinned/live at the %u ms period, baseline = static pinning (all RAM)/live, ratio = ours/baseline; P5.window the same against live + unmapped in the last 2 periods; P5.drain ours = periods to <=1%% of W, baseline = 2 (the goal), ratio = ours/2; P5.period<N>[.nogen]: P5 with the unpinner at N ms (.nogen: old_every 1, no old generation), and <row>.cpu its time in passes, %% of a CPU (info)\n",
+	       r->period_ms);
 	f = pu_open("p5.summary");
 	fprintf(f, "P5,%.3f,%.1f,%.4f,<=1.01x,%s\n",
-		max_live, static_ratio, max_live / static_ratio,
-		max_live > 0 && max_live <= 1.01 ? "yes" : "no");
+		r->max_live, static_ratio, r->max_live / static_ratio,
+		met(r->max_live > 0 && r->max_live <= 1.01));
 	fprintf(f, "P5.window,%.3f,%.1f,%.4f,<=1.01x,%s\n",
-		max_win, static_ratio, max_win / static_ratio,
-		max_win > 0 && max_win <= 1.01 ? "yes" : "no");
+		r->max_win, static_ratio, r->max_win / static_ratio,
+		met(r->max_win > 0 && r->max_win <= 1.01));
 	fprintf(f, "P5.drain,%.2f,%.2f,%.2f,<=2 periods,%s\n",
-		drained ? drain_ns / 1e6 / PERIOD_MS : -1.0, 2.0,
-		drained ? drain_ns / 1e6 / PERIOD_MS / 2.0 : -1.0,
-		drained && drain_ns <= 2ULL * PERIOD_MS * 1000000 ? "yes" : "no");
+		r->drained ? r->drain_periods : -1.0, 2.0,
+		r->drained ? r->drain_periods / 2.0 : -1.0,
+		met(r->drained && r->drain_periods <= 2.0));
+	for (k = 1; k < ARRAY_SIZE(sweep); k++) {
+		struct p5_run *q = &runs[k];
+
+		fprintf(f, "%s,%.3f,%.1f,%.4f,<=1.01x,%s\n",
+			q->name, q->max_live, static_ratio,
+			q->max_live / static_ratio,
+			met(q->max_live > 0 && q->max_live <= 1.01));
+		fprintf(f, "%s.cpu,%.4f,-,-,info,yes\n", q->name,
+			q->scan_cpu);
+	}
 	fclose(f);
 
 	f = pu_open("p5.gp");
@@ -323,13 +439,12 @@ int main(int argc, char **argv)
 		"plot 'p5.csv' using 1:2 with lines lw 2 title 'pinned', \\\n"
 		"     'p5.csv' using 1:3 with lines lw 2 title 'working set (live)', \\\n"
 		"     'p5.csv' using 1:4 with lines dt 3 title 'working set (live + unmapped in last 2 periods)'\n",
-		W_PAGES, S_PAGES, STEP_MS, PERIOD_MS, stop_ns / 1e6,
-		stop_ns / 1e6);
+		W_PAGES, S_PAGES, STEP_MS, r->period_ms, r->stop_ns / 1e6,
+		r->stop_ns / 1e6);
 	fclose(f);
 	ret = 0;
 out:
 	ctg_destroy(&t);
-	free(sm.s);
 	printf("# bench_footprint: %s\n", ret ? "FAILED" : "done");
 	return ret;
 }
