@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 
 #define D(i)		(CTG_GFN(CTG_DATA_GPA) + (i))
 #define HOLE_GFN	0x1500ULL	/* RAM, second 4 MiB: no leaf table */
@@ -44,19 +45,13 @@ FIXTURE_SETUP(db)
 		.no_activate = true,
 	};
 
-	ctg_init(&self->t);
-	self->kmsg.fd = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 }
 
 FIXTURE_TEARDOWN(db)
 {
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 /* What a guest driver does before it asks: map count 1, ACCESSED. */

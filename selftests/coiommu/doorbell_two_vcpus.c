@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 
 #define N		256
 #define DISTINCT	(N + N / 2)
@@ -117,19 +118,13 @@ FIXTURE_SETUP(db)
 {
 	struct ctg_cfg cfg = { .nr_vcpus = 2, .guest_code = guest_code };
 
-	ctg_init(&self->t);
-	self->kmsg.fd = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 }
 
 FIXTURE_TEARDOWN(db)
 {
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 /* Entries of the range with PINNED, map count 0 (all unmapped again). */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 
 #define P(i)		(CTG_GFN(CTG_DATA_GPA) + 16 + 4 * (i))
 #define TW_PARAM	"/sys/module/" CT_MODULE "/parameters/task_work_path"
@@ -143,9 +144,7 @@ FIXTURE_TEARDOWN(db)
 			waitpid(self->child, NULL, 0);
 		}
 	}
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 static void read_param(char *buf, size_t len)

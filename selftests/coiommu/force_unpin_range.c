@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 #include "ct_unpin.h"
 
 #define D(i)		(CTG_DATA_GFN + (i))
@@ -60,11 +61,7 @@ FIXTURE_SETUP(fu)
 {
 	struct ctg_cfg cfg = { .nr_vcpus = 1 };	/* parked */
 
-	ctg_init(&self->t);
-	self->kmsg.fd = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ct_write_file(CTU_PERIOD_PARAM, "0"));
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 	ct_fill(ctg_hva(&self->t, CTG_DATA_GPA),
@@ -73,9 +70,7 @@ FIXTURE_SETUP(fu)
 
 FIXTURE_TEARDOWN(fu)
 {
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 static void fill(uint64_t gpa, uint64_t size, void *bitmap,

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 #include "ct_unpin.h"
 
 #define PERIOD_MS	300
@@ -113,11 +114,7 @@ FIXTURE_SETUP(lb)
 {
 	struct ctg_cfg cfg = { .nr_vcpus = 1, .guest_code = guest_code };
 
-	ctg_init(&self->t);
-	self->kmsg.fd = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 }
 
@@ -127,9 +124,7 @@ FIXTURE_TEARDOWN(lb)
 		((struct touch_ctl *)ctg_hva(&self->t, CTL_GPA))->stop = 1;
 		pthread_join(self->w.thread, NULL);
 	}
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 TEST_F_TIMEOUT(lb, lazy_unpin_busy, 180)

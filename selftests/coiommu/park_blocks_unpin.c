@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 #include "ct_trace.h"
 #include "ct_unpin.h"
 
@@ -46,20 +47,14 @@ FIXTURE_SETUP(pk)
 {
 	struct ctg_cfg cfg = { .nr_vcpus = 1, .unparked = true };
 
-	ctg_init(&self->t);
-	self->kmsg.fd = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 }
 
 FIXTURE_TEARDOWN(pk)
 {
 	ct_trace_stop();
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 /*

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 #include "ct_unpin.h"
 
 #define PERIOD_MS	2
@@ -234,9 +235,7 @@ FIXTURE_TEARDOWN(race)
 			waitpid(self->helper, NULL, 0);
 		}
 	}
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 static bool wait_seq(volatile uint64_t *v, uint64_t want, int timeout_ms)
