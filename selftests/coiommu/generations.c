@@ -20,6 +20,9 @@
  *  - sweep s + 2 (a multiple of 3): releases the old pages.
  * The tracepoints say which pass released which page; the passes stop
  * counting once nothing is pinned, so scans ends at exactly s + 3.
+ *
+ * budget_equal_to_pinned and long_sweep (a pass over more of the index
+ * than one step walks) are described where they are.
  */
 #include "ct_kvm.h"
 
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "ct_guest.h"
+#include "ctg_fixture.h"
 #include "ct_trace.h"
 #include "ct_unpin.h"
 
@@ -53,20 +57,14 @@ FIXTURE_SETUP(gen)
 {
 	struct ctg_cfg cfg = { .nr_vcpus = 1 };	/* parked */
 
-	ctg_init(&self->t);
-	self->kmsg.fd = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 }
 
 FIXTURE_TEARDOWN(gen)
 {
 	ct_trace_stop();
-	ctg_destroy(&self->t);
-	ct_kmsg_close(&self->kmsg);
-	ct_env_teardown(_metadata, &self->env);
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
 /* Pages the pass of sweep @sweep looks at while all NO pages are busy. */
@@ -230,8 +228,6 @@ TEST_F_TIMEOUT(gen, generations, 180)
 	ASSERT_EQ(0, ctg_run(t, 0, CTG_OP_EXIT, 0, 0, 0, 0));
 }
 
-TEST_HARNESS_MAIN
-
 /*
  * A pass budget equal to the number of pinned pages: every pass is still
  * one whole sweep. (It once stopped right after the last page it looked
@@ -266,3 +262,108 @@ TEST_F_TIMEOUT(gen, budget_equal_to_pinned, 120)
 	EXPECT_EQ(0, st.unpins);
 	ASSERT_EQ(0, ctg_unmap(t, 0, O0, NB));
 }
+
+/*
+ * long_sweep: one pass walks more of the index than one step of the
+ * unpinner does (16384 entries; the locks are dropped between steps), so
+ * its cursor carries over a step boundary, in the middle of a chunk and
+ * a run. Guest RAM is 108 MiB (27648 entries); LR runs of LN pages, LS
+ * pages apart (not a multiple of the 64-page chunk); run 7 holds entry
+ * 16384, where the first step ends. Full sweeps. The odd runs are unmapped while parked: the first pass must
+ * look at every pinned page exactly once and release none (it clears
+ * ACCESSED), the second release exactly the odd runs, the third look at
+ * the even runs only. Both ends of the walk keep their DMA.
+ */
+#define LR		12
+#define LN		500
+#define LS		2300
+#define L(j, i)		(CTG_DATA_GFN + (j) * LS + (i))
+#define LONG_RAM	(108ULL << 20)	/* 27 DTT leaves: ct_guest.h's room */
+#define LONG_PERIOD_MS	300
+
+FIXTURE(long_sweep) {
+	struct ct_env env;
+	struct ct_kmsg kmsg;
+	struct ctg t;
+};
+
+FIXTURE_SETUP(long_sweep)
+{
+	struct ctg_cfg cfg = { .nr_vcpus = 1, .ram_size = LONG_RAM }; /* parked */
+
+	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
+	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
+}
+
+FIXTURE_TEARDOWN(long_sweep)
+{
+	ct_trace_stop();
+	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
+}
+
+TEST_F_TIMEOUT(long_sweep, long_sweep, 180)
+{
+	struct ctg *t = &self->t;
+	const struct ct_trace_ev *ev;
+	struct ct_trace_ev *evs;
+	struct coiommu_stats st;
+	struct ctg_map_res res;
+	long inst = ctg_instance(t);
+	unsigned int j, k;
+	size_t n, from;
+
+	ASSERT_LT(0, inst);
+	ASSERT_GE(t->ram_size / CT_PAGE, L(LR - 1, LN) - CTG_GFN(CTG_RAM_GPA));
+	for (j = 0; j < LR; j++) {
+		ASSERT_EQ(0, ctg_map(t, 0, L(j, 0), LN, 0, &res));
+		EXPECT_EQ(0, res.unpinned);
+	}
+	ASSERT_EQ(0, ctg_edu_prime(t, CTG_GPA(L(0, 0)), 7));
+	ASSERT_EQ(0, ctg_policy(t, LONG_PERIOD_MS, 15, 1U << 20));
+	ASSERT_EQ(0, ct_trace_start());
+	ASSERT_EQ(0, ct_trace_mark("long"));
+	for (j = 1; j < LR; j += 2)
+		ASSERT_EQ(0, ctg_unmap(t, 0, L(j, 0), LN));
+	ASSERT_EQ(0, coiommu_get_stats(t->co, &st));
+	ASSERT_EQ(LR * LN, st.pinned_pages);
+	ASSERT_EQ(0, st.scans);
+
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_UNPARK, 0, 0));
+	ASSERT_TRUE(ctg_wait_scans(t, 3, 20 * LONG_PERIOD_MS, &st));
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_PARK, 0, 0));
+	ASSERT_EQ(0, coiommu_get_stats(t->co, &st));
+	EXPECT_EQ(LR / 2 * LN, st.pinned_pages);
+	EXPECT_EQ(LR / 2 * LN, st.unpins_lazy);
+	EXPECT_EQ(st.scans, ctg_debugfs(t, "sweeps"));
+
+	ASSERT_EQ(0, ct_trace_read(&evs, &n));
+	from = ct_trace_after(evs, n, "long");
+	for (k = 1; k <= 3; k++) {
+		ev = ct_trace_scan(evs, n, from, inst, k);
+		ASSERT_NE(NULL, ev) {
+			TH_LOG("pass %u not traced", k);
+		}
+		EXPECT_EQ(k, ev->sweeps);
+		EXPECT_EQ(k < 3 ? LR * LN : LR / 2 * LN, ev->scanned) {
+			TH_LOG("pass %u", k);
+		}
+		EXPECT_EQ(k == 2 ? LR / 2 * LN : 0, ev->released) {
+			TH_LOG("pass %u", k);
+		}
+	}
+	free(evs);
+	for (j = 0; j < LR; j++) {
+		uint32_t want = j % 2 ? 0 : PINNED | 1;
+
+		EXPECT_EQ(want, ctg_entry(t, L(j, 0)));
+		EXPECT_EQ(want, ctg_entry(t, L(j, LN / 2)));
+		EXPECT_EQ(want, ctg_entry(t, L(j, LN - 1)));
+	}
+	CTU_DMA_LANDS(t, CTG_GPA(L(0, 0)), 7);
+	CTU_DMA_LANDS(t, CTG_GPA(L(LR - 2, LN - 1)), 7);
+	CTU_DMA_BLOCKED(t, &self->kmsg, CTG_GPA(L(LR - 1, LN / 2)));
+	for (j = 0; j < LR; j += 2)
+		ASSERT_EQ(0, ctg_unmap(t, 0, L(j, 0), LN));
+}
+
+TEST_HARNESS_MAIN
