@@ -41,10 +41,7 @@ TEST_F_TIMEOUT(e2e, e2e_dma, CT_VMM_TEST_TIMEOUT)
 	EXPECT_EQ(0, g.refused_pages);
 	EXPECT_EQ(0, g.timeouts);
 
-	n = ct_e2e_stats(r.out, NULL, st, 512);
-	ASSERT_LE(1, n);
-	fin = &st[n - 1];
-	ASSERT_NE(NULL, strstr(fin->at, "final:"));
+	fin = ct_e2e_final(_metadata, r.out, st, 512, 1, &n);
 	TH_LOG("host: %llu requests, %llu refused, peak %llu pages pinned (working set %d, RAM %d pages), %llu pinned at exit",
 	       fin->requests, fin->refused, fin->peak, CT_E2E_WORKING_SET,
 	       RAM_PAGES, fin->pages);
@@ -85,10 +82,7 @@ TEST_F_TIMEOUT(e2e, e2e_dma_guest_driver_late, CT_VMM_TEST_TIMEOUT)
 	/* The coIOMMU driver probes edu_dmatest again: now its DMA works. */
 	EXPECT_NE(NULL, strstr(r.out, "coiommu: driver bound before coIOMMU, probing it again"));
 	EXPECT_NE(NULL, strstr(r.out, "e2e: run 1 again: pass 5 "));
-	n = ct_e2e_stats(r.out, NULL, st, 512);
-	ASSERT_LE(1, n);
-	fin = &st[n - 1];
-	ASSERT_NE(NULL, strstr(fin->at, "final:"));
+	fin = ct_e2e_final(_metadata, r.out, st, 512, 1, &n);
 	EXPECT_LE(1, fin->requests);
 	EXPECT_EQ(0, fin->refused);
 	/* 2 single pages, 2 of sg, 2 coherent. */

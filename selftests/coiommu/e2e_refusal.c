@@ -58,10 +58,7 @@ TEST_F_TIMEOUT(e2e, e2e_refusal, CT_VMM_TEST_TIMEOUT)
 	EXPECT_EQ(1, g.refused_pages);
 	EXPECT_EQ(0, g.timeouts);
 
-	n = ct_e2e_stats(r.out, NULL, st, 512);
-	ASSERT_LE(1, n);
-	fin = &st[n - 1];
-	ASSERT_NE(NULL, strstr(fin->at, "final:"));
+	fin = ct_e2e_final(_metadata, r.out, st, 512, 1, &n);
 	TH_LOG("host: %llu requests, %llu refused, peak %llu pages (limit %d)",
 	       fin->requests, fin->refused, fin->peak, LIMIT_PAGES);
 	EXPECT_EQ(1, fin->refused);

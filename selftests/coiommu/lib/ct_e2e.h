@@ -65,6 +65,23 @@ static inline int ct_e2e_stats(const char *out, const char *from,
 	return n;
 }
 
+/*
+ * For use inside the kselftest harness: the live view lines of @out
+ * into @st (at most @max), of which there must be at least @min, the
+ * last one coiommu-vmm's final view; *@n gets their number. Returns the
+ * final view.
+ */
+static inline struct ct_e2e_stat *ct_e2e_final(struct __test_metadata *_metadata,
+					       const char *out,
+					       struct ct_e2e_stat *st, int max,
+					       int min, int *n)
+{
+	*n = ct_e2e_stats(out, NULL, st, max);
+	ASSERT_LE(min, *n);
+	ASSERT_NE(NULL, strstr(st[*n - 1].at, "final:"));
+	return &st[*n - 1];
+}
+
 /* The guest's counters from the last "e2e: guest stats:" line before @end. */
 struct ct_e2e_guest {
 	unsigned long long requests, refused_pages, timeouts, leaves, freed;
