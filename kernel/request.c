@@ -201,7 +201,7 @@ static int dtt_set_pinned(unsigned long hva)
 	unsigned int tries = 8;
 	u32 old;
 
-	if (current->mm && user_access_begin(p, sizeof(*p))) {
+	if (user_access_begin(p, sizeof(*p))) {
 		unsafe_get_user(old, p, fault);
 		while (tries--) {
 			if (unsafe_try_cmpxchg_user(p, &old, old | DTT_PINNED,

@@ -179,6 +179,12 @@ static void age_page(struct coiommu_instance *inst, u8 *st)
 	}
 }
 
+/* The old generation is looked at in every old_every-th sweep. */
+static bool old_gen_turn(struct coiommu_instance *inst)
+{
+	return !(inst->sweeps % inst->old_every);
+}
+
 static bool scan_allowed(struct coiommu_instance *inst)
 {
 	return inst->active && !inst->parked &&
@@ -210,7 +216,7 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 	u64 idx = inst->scan_idx;
 	bool more = true;
 	/* Under pressure every generation is fair game. */
-	bool old_turn = reclaim || !(inst->sweeps % inst->old_every);
+	bool old_turn = reclaim || old_gen_turn(inst);
 
 	if (reclaim) {
 		if (!mmap_read_trylock(inst->mm))
@@ -232,7 +238,7 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 			r = 0;
 			idx = 0;
 			inst->sweeps++;
-			old_turn = reclaim || !(inst->sweeps % inst->old_every);
+			old_turn = reclaim || old_gen_turn(inst);
 			continue;
 		}
 		ram = &inst->ram[r];
@@ -306,7 +312,7 @@ static unsigned long scan_pass(struct coiommu_instance *inst,
 	unsigned long scanned = 0, released = 0;
 	/* A pass ends where a sweep does, so sweeps are whole. */
 	u64 end_sweep = inst->sweeps + 1;
-	bool old_turn = !(inst->sweeps % inst->old_every);
+	bool old_turn = old_gen_turn(inst);
 	u64 start = ktime_get_ns();
 
 	if (!scan_allowed(inst) || !mmget_not_zero(inst->mm))
