@@ -66,6 +66,7 @@ struct coiommu_region {
 
 #define COIOMMU_MAX_REGIONS	64
 #define COIOMMU_MAX_GPA		_BITULL(52)
+#define COIOMMU_MAX_RAM		_BITULL(44)	/* bytes, all regions together */
 
 /**
  * COIOMMU_SET_MEMORY_MAP - _IO(COIOMMU_TYPE, COIOMMU_BASE + 1)
@@ -78,8 +79,10 @@ struct coiommu_region {
  *
  * Errors: -EINVAL (argsz, flags, pad, nr_regions 0 or above
  * COIOMMU_MAX_REGIONS, unaligned, empty, overlapping or out-of-range
- * region), -EFAULT (a region is not mapped in the VMM), -EBUSY (pages are
- * pinned), -ENOMEM.
+ * region), -ENOSPC (the regions add up to more than COIOMMU_MAX_RAM),
+ * -EFAULT (a region is not mapped in the VMM), -EBUSY (pages are pinned),
+ * -ENOMEM. The kernel memory an instance uses follows the pages it pins,
+ * not the RAM it declares.
  */
 struct coiommu_memory_map {
 	__u32 argsz;
@@ -202,6 +205,15 @@ struct coiommu_range {
  * @latency_hist: guest requests by time from doorbell to completion:
  *	[0] below 1 us, [i] from 2^(i-1) to 2^i us, [15] 16384 us or more
  * @scan_ns: time the unpinner and the shrinker spent in passes, ns
+ * @mismatches: pinned pages whose IOMMU entry in some domain was not the
+ *	page the instance recorded when it pinned it (someone else, such as
+ *	VFIO_IOMMU_MAP_DMA, mapped over it or unmapped it): such a page is
+ *	left pinned and charged (leaked until the instance is closed, and
+ *	even then) rather than released, since its pin may already have
+ *	been released by the other party
+ * @broken: 1 once a mismatch was seen; the instance keeps serving, but
+ *	the VMM broke the rule of COIOMMU_ADD_DEVICE
+ * @pad: 0
  */
 struct coiommu_stats {
 	__u32 argsz;
@@ -228,6 +240,9 @@ struct coiommu_stats {
 	__u64 held_pages;
 	__u64 latency_hist[16];
 	__u64 scan_ns;
+	__u64 mismatches;
+	__u32 broken;
+	__u32 pad;
 };
 
 /**
@@ -390,5 +405,33 @@ struct coiommu_force_unpin {
 };
 
 #define COIOMMU_FORCE_UNPIN	_IO(COIOMMU_TYPE, COIOMMU_BASE + 11)
+
+/**
+ * struct coiommu_remove_device - a device to take away from the instance
+ * @bdf: the guest BDF it was added with
+ * @pad: must be 0
+ */
+struct coiommu_remove_device {
+	__u32 argsz;
+	__u32 flags;
+	__u16 bdf;
+	__u16 pad[3];
+};
+
+/**
+ * COIOMMU_REMOVE_DEVICE - _IO(COIOMMU_TYPE, COIOMMU_BASE + 12)
+ *
+ * Take a device added by COIOMMU_ADD_DEVICE away: when it was the last
+ * device of its IOMMU domain, every pinned page is unmapped from that
+ * domain; then the instance drops its reference to the device file. The
+ * pages stay pinned for the other devices. A VMM calls it when VFIO asks
+ * for the device back (VFIO_DEVICE_REQ_IRQ_INDEX: the host driver is
+ * being unbound, or the device hot-unplugged), before it closes its own
+ * device file; guest requests naming @bdf are refused from then on.
+ *
+ * Errors: -EINVAL (argsz, flags, pad), -ENOENT (no device with @bdf),
+ * -EPERM.
+ */
+#define COIOMMU_REMOVE_DEVICE	_IO(COIOMMU_TYPE, COIOMMU_BASE + 12)
 
 #endif /* _UAPI_LINUX_COIOMMU_H */
