@@ -12,6 +12,7 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 struct eventfd_ctx;
 struct file;
@@ -19,17 +20,19 @@ struct iommu_domain;
 struct vfio_device;
 
 /*
- * The index of pinned pages. Each region of guest RAM has a table with one
- * pointer per COIOMMU_CHUNK_PAGES guest pages; a chunk holds one state
- * byte per page and exists only while one of its pages is pinned. The
- * physical page behind a pinned GFN is not stored: it is read back from
- * the IOMMU page table of a domain the page is mapped in, which is the
- * ground truth of what we pinned.
+ * The index of pinned pages: our own record of what we pinned. An xarray
+ * keyed by GFN / COIOMMU_CHUNK_PAGES holds a chunk for every 64 guest
+ * frames of which at least one is pinned, so its memory follows the pinned
+ * pages, not the guest RAM declared. A chunk keeps, per page, a state byte
+ * and the host page frame we pinned. The IOMMU page tables are shared with
+ * VFIO type1 (and whoever else maps into the domain): they are checked
+ * against this record, never trusted instead of it.
  */
 #define COIOMMU_CHUNK_PAGES	64
 
 struct coiommu_chunk {
 	u8 state[COIOMMU_CHUNK_PAGES];
+	unsigned long pfn[COIOMMU_CHUNK_PAGES];
 };
 
 /* Page state bits. */
@@ -71,26 +74,25 @@ static inline unsigned int dtt_leaf_index(u64 gfn)
  * @gfn: first guest frame
  * @npages: size in pages
  * @vaddr: VMM virtual address of the first page
- * @chunks: the region's part of the index, COIOMMU_CHUNK_PAGES per entry
- * @nr_chunks: entries of @chunks
  */
 struct coiommu_ram {
 	u64 gfn;
 	u64 npages;
 	unsigned long vaddr;
-	struct coiommu_chunk **chunks;
-	unsigned long nr_chunks;
 };
 
 /**
  * struct coiommu_domain - an IOMMU domain we map pinned pages into
  * @node: in coiommu_instance.domains
+ * @owner_node: in the module's list of owned domains (device.c), under
+ *	its own lock: one instance per IOMMU domain
  * @domain: VFIO type1's domain of the devices' group(s)
  * @prot: IOMMU_READ | IOMMU_WRITE, plus IOMMU_CACHE where coherent
  * @users: devices of the instance in this domain
  */
 struct coiommu_domain {
 	struct list_head node;
+	struct list_head owner_node;
 	struct iommu_domain *domain;
 	int prot;
 	unsigned int users;
@@ -142,13 +144,13 @@ struct coiommu_stats_k {
 	u64 scan_ns;
 	u64 nr_old;
 	u64 nr_held;
+	u64 mismatches;
 	u64 lat_hist[COIOMMU_LAT_BUCKETS];
 };
 
 /* coiommu_bell.flags */
 #define COIOMMU_BELL_TW_QUEUED	0	/* its task work is queued */
 #define COIOMMU_BELL_WORK	1	/* the worker must serve it */
-#define COIOMMU_BELL_HUP	2	/* eventfd closed: detached */
 
 /**
  * struct coiommu_bell - the doorbell of one vCPU: an eventfd we wait on
@@ -183,6 +185,12 @@ enum coiommu_path {
 #define COIOMMU_BATCH		512	/* pages pinned or released per step */
 #define COIOMMU_SCAN_STEP	16384	/* page indexes one unpinner step walks */
 
+/* How a release of pinned pages runs: its mode, passed in. */
+enum coiommu_ctx {
+	COIOMMU_CTX_NORMAL,	/* may sleep, take mmap_lock, dirty pages */
+	COIOMMU_CTX_RECLAIM,	/* in the shrinker: unmap and collect only */
+};
+
 /**
  * struct coiommu_instance - one VM: the state behind one open /dev/coiommu
  * @id: unique number of the instance, shown in fdinfo
@@ -190,40 +198,52 @@ enum coiommu_path {
  * @task: the opener's thread group leader, whose RLIMIT_MEMLOCK applies
  * @lock_cap: the opener had CAP_IPC_LOCK: no RLIMIT_MEMLOCK check
  * @owner_tgid: thread group that opened the instance
- * @lock: serialises everything below, pin against unpin in particular
+ * @lock: guards every field below up to @node, unless a field says
+ *	otherwise; pin and unpin of a page are serialised by it
  * @ram: guest RAM regions, sorted by GFN
  * @nr_ram: entries of @ram
+ * @index: the record of pinned pages, struct coiommu_chunk by
+ *	GFN / COIOMMU_CHUNK_PAGES (its own xa_lock is taken inside @lock)
  * @spare_chunk: an empty index chunk kept for reuse, or NULL
  * @devices: list of struct coiommu_dev
  * @nr_devices: entries of @devices
  * @domains: list of struct coiommu_domain
  * @nr_domains: entries of @domains
+ * @broken: a page table did not match the record once (see unmap_gfns())
  * @pages: scratch array of COIOMMU_BATCH page pointers
- * @stats: counters
- * @file: our file; pending task work holds a reference on it
+ * @stats: counters; @stats.pinned, .nr_held and .nr_old are
+ *	also read without @lock (READ_ONCE) by the shrinker's count
+ * @file: our file; pending task work holds a reference on it (set once)
  * @slots: the notify slots, pinned and mapped into the kernel
  * @slot_pages: the pages behind @slots
  * @nr_slot_pages: entries of @slot_pages
  * @nr_vcpus: notify slots
- * @bells: one doorbell per vCPU, or NULL
+ * @bells: one doorbell per vCPU, or NULL; entries published with
+ *	smp_store_release() and read locklessly by the worker
  * @work: the instance's worker, for requests not served by task work
- * @active: the guest activated the device; requests are served
+ * @active: the guest activated the device; requests are served (also
+ *	read locklessly by the shrinker's count)
  * @dtt_root: guest physical address of the DTT's top table
  * @dtt_level: levels of the DTT, leaf included
- * @parked: nesting count of the guest's park commands
- * @req_gfns: scratch: GFNs of a batch request, COIOMMU_BATCH of them
+ * @stale_root: after DEACTIVATE, the root of the activation it ended:
+ *	not walked again unless the VMM says the guest wrote it anew
+ * @parked: nesting count of the guest's park commands (also read
+ *	locklessly by the shrinker's count)
+ * @req_gfns: scratch: GFNs of a batch request or an unpinner step
  * @req_leaf: scratch: VMM address of each one's DTT leaf entry
- * @node: in the list of all instances (for the shrinker)
- * @scan_work: the unpinner's periodic pass
- * @uncharge_work: returns locked_vm the shrinker had to defer
+ * @rel_gfns: scratch: GFNs of a range being released
+ * @reclaimed: pages the shrinker took off the IOMMU, to be unpinned by
+ *	@release_work (COIOMMU_BATCH at most)
+ * @nr_reclaimed: entries of @reclaimed
+ * @reclaim_uncharge: locked_vm the shrinker left for @release_work
+ * @scan_gfn: unpinner cursor: the next GFN to look at
+ * @sweeps: completed sweeps of the unpinner over all pinned pages
  * @period_ms: unpinner policy, see struct coiommu_unpin_policy
  * @old_every: unpinner policy
  * @pass_pages: unpinner policy
- * @scan_ram: unpinner cursor: region
- * @scan_idx: unpinner cursor: page in the region
- * @sweeps: completed sweeps of the unpinner over all pinned pages
- * @in_reclaim: running under the shrinker: take no lock that may wait
- * @uncharge_pending: locked_vm still to return (deferred in reclaim)
+ * @node: in the list of all instances, under coiommu_instances_lock
+ * @scan_work: the unpinner's periodic pass
+ * @release_work: unpins and uncharges what the shrinker collected
  * @debugfs: this instance's debugfs file
  * @debugfs_pinned: its list of pinned pages
  */
@@ -237,11 +257,13 @@ struct coiommu_instance {
 	struct mutex lock;	/* see above */
 	struct coiommu_ram *ram;
 	unsigned int nr_ram;
+	struct xarray index;
 	struct coiommu_chunk *spare_chunk;
 	struct list_head devices;
 	unsigned int nr_devices;
 	struct list_head domains;
 	unsigned int nr_domains;
+	bool broken;
 	struct page **pages;
 	struct coiommu_stats_k stats;
 
@@ -255,21 +277,23 @@ struct coiommu_instance {
 	bool active;
 	u64 dtt_root;
 	unsigned int dtt_level;
+	u64 stale_root;
 	int parked;
 	u64 *req_gfns;
 	unsigned long *req_leaf;
-
-	struct list_head node;
-	struct delayed_work scan_work;
-	struct work_struct uncharge_work;
+	u64 *rel_gfns;
+	struct page **reclaimed;
+	unsigned int nr_reclaimed;
+	unsigned long reclaim_uncharge;
+	u64 scan_gfn;
+	u64 sweeps;
 	unsigned int period_ms;
 	unsigned int old_every;
 	unsigned int pass_pages;
-	unsigned int scan_ram;
-	u64 scan_idx;
-	u64 sweeps;
-	bool in_reclaim;
-	atomic_long_t uncharge_pending;
+
+	struct list_head node;
+	struct delayed_work scan_work;
+	struct work_struct release_work;
 	struct dentry *debugfs;
 	struct dentry *debugfs_pinned;
 };
@@ -277,31 +301,41 @@ struct coiommu_instance {
 /* main.c */
 int coiommu_copy_args(void *karg, size_t ksize, void __user *arg);
 
-/* mem.c */
-int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg);
+/* mem.c: the guest memory map and the index */
+long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg);
 struct coiommu_ram *coiommu_find_ram(struct coiommu_instance *inst, u64 gfn);
 int coiommu_check_ram(struct coiommu_instance *inst, u64 gfn, u64 npages);
-u8 *coiommu_state(struct coiommu_ram *ram, u64 idx, bool create,
-		  struct coiommu_instance *inst);
-void coiommu_state_put(struct coiommu_instance *inst, struct coiommu_ram *ram,
-		       u64 idx);
 void coiommu_free_memory_map(struct coiommu_instance *inst);
+int coiommu_index_init(void);
+void coiommu_index_exit(void);
+struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
+					u64 gfn);
+void coiommu_chunk_put(struct coiommu_instance *inst, u64 gfn);
+u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn);
+void coiommu_free_index(struct coiommu_instance *inst);
+
+static inline struct coiommu_chunk *
+coiommu_chunk(struct coiommu_instance *inst, u64 gfn)
+{
+	return xa_load(&inst->index, gfn / COIOMMU_CHUNK_PAGES);
+}
 
 /* device.c */
-int coiommu_add_device(struct coiommu_instance *inst, void __user *arg);
+long coiommu_add_device(struct coiommu_instance *inst, void __user *arg);
+long coiommu_remove_device(struct coiommu_instance *inst, void __user *arg);
 void coiommu_release_devices(struct coiommu_instance *inst);
 int coiommu_check_resv(const struct coiommu_dev *d,
 		       const struct coiommu_ram *ram, unsigned int nr);
 
 /* doorbell.c */
-int coiommu_set_notify(struct coiommu_instance *inst, void __user *arg);
-int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg);
+long coiommu_set_notify(struct coiommu_instance *inst, void __user *arg);
+long coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg);
 void coiommu_detach_doorbells(struct coiommu_instance *inst);
 void coiommu_free_notify(struct coiommu_instance *inst);
 void coiommu_work(struct work_struct *work);
 
 /* request.c */
-int coiommu_command(struct coiommu_instance *inst, void __user *arg);
+long coiommu_command(struct coiommu_instance *inst, void __user *arg);
 void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path);
 unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
 				 size_t len);
@@ -313,9 +347,10 @@ void coiommu_unpin_init(struct coiommu_instance *inst);
 void coiommu_schedule_scan(struct coiommu_instance *inst);
 void coiommu_scan_work(struct work_struct *work);
 long coiommu_vmm_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages);
-int coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg);
+long coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg);
 int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 			 void __user *arg);
+void coiommu_release_reclaimed(struct coiommu_instance *inst);
 int coiommu_shrinker_init(void);
 void coiommu_shrinker_exit(void);
 void coiommu_instance_list_add(struct coiommu_instance *inst);
@@ -332,11 +367,15 @@ int coiommu_account(struct coiommu_instance *inst, long npages);
 bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn);
 long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		 u8 flags, bool all_or_nothing);
+unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
+				const u64 *gfns, unsigned int n,
+				enum coiommu_cause cause, enum coiommu_ctx ctx);
 void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		   enum coiommu_cause cause);
-u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn);
 void coiommu_unpin_all(struct coiommu_instance *inst);
 int coiommu_map_pinned(struct coiommu_instance *inst,
 		       struct coiommu_domain *dom);
+void coiommu_unmap_domain(struct coiommu_instance *inst,
+			  struct coiommu_domain *dom);
 
 #endif /* _COIOMMU_HOST_H */

@@ -133,6 +133,34 @@ static inline bool coiommu_vfio_file_is_device(struct file *f)
 #endif
 
 /*
+ * A VFIO device bound to iommufd (6.2+, CONFIG_IOMMUFD: a group in an
+ * iommufd compat container, or a VFIO cdev) has an iommufd_device once it
+ * is opened. Debian's 6.1 and 6.12 are built without iommufd.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0) && IS_ENABLED(CONFIG_IOMMUFD)
+static inline bool coiommu_vfio_device_iommufd(struct vfio_device *vdev)
+{
+	return vdev->iommufd_device;
+}
+#else
+static inline bool coiommu_vfio_device_iommufd(struct vfio_device *vdev)
+{
+	return false;
+}
+#endif
+
+/*
+ * task flags of threads that run in the kernel for a user process and
+ * never return to user mode: io_uring's workers, and since 6.4 vhost's and
+ * other user workers.
+ */
+#ifdef PF_USER_WORKER
+#define COIOMMU_PF_WORKERS	(PF_KTHREAD | PF_IO_WORKER | PF_USER_WORKER)
+#else
+#define COIOMMU_PF_WORKERS	(PF_KTHREAD | PF_IO_WORKER)
+#endif
+
+/*
  * Shrinkers: 6.7 allocates them (shrinker_alloc(), shrinker_register(),
  * shrinker_free()); before, the caller provided the struct and called
  * register_shrinker() and unregister_shrinker(). Both return NULL on

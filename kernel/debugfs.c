@@ -27,6 +27,8 @@ static int instance_show(struct seq_file *m, void *v)
 		   inst->nr_domains, inst->nr_vcpus);
 	seq_printf(m, "pinned %llu\npeak %llu\nheld %llu\nold %llu\n",
 		   s->pinned, s->peak, s->nr_held, s->nr_old);
+	seq_printf(m, "mismatches %llu\nbroken %d\n", s->mismatches,
+		   inst->broken);
 	seq_printf(m, "pins %llu\nunpins %llu\n", s->pins, s->unpins);
 	for (i = 0; i < COIOMMU_NR_CAUSES; i++)
 		seq_printf(m, "unpins_%s %llu\n", cause_names[i],
@@ -52,38 +54,44 @@ static int instance_show(struct seq_file *m, void *v)
 DEFINE_SHOW_ATTRIBUTE(instance);
 
 /* One line per run of pinned pages with the same flags: "first-last flags". */
+static void show_run(struct seq_file *m, u64 first, u64 last, u8 st)
+{
+	seq_printf(m, "%#llx-%#llx%s%s\n", first, last,
+		   st & COIOMMU_PS_HELD ? " held" : "",
+		   st & COIOMMU_PS_OLD ? " old" : "");
+}
+
 static int pinned_show(struct seq_file *m, void *v)
 {
 	struct coiommu_instance *inst = m->private;
-	unsigned int r;
+	struct coiommu_chunk *c;
+	u64 start = 0, next = 0;
+	unsigned long ci;
+	unsigned int k;
+	u8 run = 0;
 
 	mutex_lock(&inst->lock);
-	for (r = 0; r < inst->nr_ram; r++) {
-		struct coiommu_ram *ram = &inst->ram[r];
-		u64 idx, start = 0;
-		u8 run = 0;
-
-		for (idx = 0; idx <= ram->npages; idx++) {
-			u8 st = 0;
-
-			if (idx < ram->npages) {
-				u8 *p = coiommu_state(ram, idx, false, inst);
-
-				st = p ? *p & (COIOMMU_PS_PINNED |
+	xa_for_each(&inst->index, ci, c) {
+		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
+			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
+			u8 st = c->state[k] & (COIOMMU_PS_PINNED |
 					       COIOMMU_PS_HELD |
-					       COIOMMU_PS_OLD) : 0;
-			}
-			if (st == run)
+					       COIOMMU_PS_OLD);
+
+			if (st == run && g == next) {
+				next++;
 				continue;
+			}
 			if (run)
-				seq_printf(m, "%#llx-%#llx%s%s\n",
-					   ram->gfn + start, ram->gfn + idx - 1,
-					   run & COIOMMU_PS_HELD ? " held" : "",
-					   run & COIOMMU_PS_OLD ? " old" : "");
+				show_run(m, start, next - 1, run);
 			run = st;
-			start = idx;
+			start = g;
+			next = g + 1;
 		}
+		cond_resched();
 	}
+	if (run)
+		show_run(m, start, next - 1, run);
 	mutex_unlock(&inst->lock);
 	return 0;
 }

@@ -9,6 +9,7 @@
  */
 #include <linux/file.h>
 #include <linux/iommu.h>
+#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
@@ -45,6 +46,36 @@ static struct vfio_device *vfio_device_of(struct file *dev_file,
 	if (!vdev || !vfio_file_has_dev(group_file, vdev))
 		return NULL;
 	return vdev;
+}
+
+/* Every struct coiommu_domain of every instance, by owner_node. */
+static LIST_HEAD(coiommu_owned_domains);
+static DEFINE_MUTEX(coiommu_owned_lock);	/* protects that list */
+
+/* Make @dom's domain ours, unless another instance has it. */
+static int own_domain(struct coiommu_domain *dom)
+{
+	struct coiommu_domain *d;
+	int ret = 0;
+
+	mutex_lock(&coiommu_owned_lock);
+	list_for_each_entry(d, &coiommu_owned_domains, owner_node) {
+		if (d->domain == dom->domain) {
+			ret = -EBUSY;
+			break;
+		}
+	}
+	if (!ret)
+		list_add(&dom->owner_node, &coiommu_owned_domains);
+	mutex_unlock(&coiommu_owned_lock);
+	return ret;
+}
+
+static void disown_domain(struct coiommu_domain *dom)
+{
+	mutex_lock(&coiommu_owned_lock);
+	list_del(&dom->owner_node);
+	mutex_unlock(&coiommu_owned_lock);
 }
 
 static struct coiommu_domain *find_domain(struct coiommu_instance *inst,
@@ -153,6 +184,9 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 	vdev = vfio_device_of(dev_file, group_file);
 	if (!vdev)
 		return -EINVAL;
+	/* iommufd owns that IOVA space and its records: not ours to map. */
+	if (coiommu_vfio_device_iommufd(vdev))
+		return -EOPNOTSUPP;
 	ret = check_duplicate(inst, vdev, bdf);
 	if (ret)
 		return ret;
@@ -185,7 +219,12 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 		new_dom->domain = domain;
 		/* VFIO only accepts devices whose DMA is cache coherent. */
 		new_dom->prot = IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE;
-		ret = coiommu_map_pinned(inst, new_dom);
+		ret = own_domain(new_dom);
+		if (!ret) {
+			ret = coiommu_map_pinned(inst, new_dom);
+			if (ret)
+				disown_domain(new_dom);
+		}
 		if (ret) {
 			kfree(new_dom);
 			free_dev(d);
@@ -206,7 +245,7 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 	return 0;
 }
 
-int coiommu_add_device(struct coiommu_instance *inst, void __user *arg)
+long coiommu_add_device(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_device args;
 	struct fd dev_f, group_f;
@@ -232,6 +271,38 @@ int coiommu_add_device(struct coiommu_instance *inst, void __user *arg)
 	return ret;
 }
 
+long coiommu_remove_device(struct coiommu_instance *inst, void __user *arg)
+{
+	struct coiommu_remove_device args;
+	struct coiommu_domain *dom;
+	struct coiommu_dev *d;
+	int ret;
+
+	ret = coiommu_copy_args(&args, sizeof(args), arg);
+	if (ret)
+		return ret;
+	if (args.flags || args.pad[0] || args.pad[1] || args.pad[2])
+		return -EINVAL;
+	list_for_each_entry(d, &inst->devices, node)
+		if (d->bdf == args.bdf)
+			goto found;
+	return -ENOENT;
+found:
+	list_del(&d->node);
+	inst->nr_devices--;
+	dom = d->dom;
+	if (!--dom->users) {
+		list_del(&dom->node);
+		inst->nr_domains--;
+		coiommu_unmap_domain(inst, dom);
+		disown_domain(dom);
+		kfree(dom);
+	}
+	fput(d->file);
+	free_dev(d);
+	return 0;
+}
+
 /* Drop every device and domain. Nothing may be pinned any more. */
 void coiommu_release_devices(struct coiommu_instance *inst)
 {
@@ -245,6 +316,7 @@ void coiommu_release_devices(struct coiommu_instance *inst)
 	}
 	list_for_each_entry_safe(dom, dtmp, &inst->domains, node) {
 		list_del(&dom->node);
+		disown_domain(dom);
 		kfree(dom);
 	}
 	inst->nr_devices = 0;

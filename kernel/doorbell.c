@@ -10,8 +10,9 @@
  * KVM runs before it re-enters the guest: the request is served by the
  * vCPU thread itself, sleepable, with the VMM's mm, before the guest's
  * next instruction. When the eventfd is signalled from another context
- * (another process, a kernel thread, an exiting task), the instance's
- * worker serves it instead.
+ * (another process, a kernel thread or a user worker such as io_uring's
+ * or vhost's, an exiting task, an interrupt), the instance's worker
+ * serves it instead.
  *
  * Task work cannot be cancelled (task_work_cancel() is not exported), so
  * while it is queued it holds a reference on the instance's file: the
@@ -41,7 +42,7 @@ module_param(task_work_path, bool, 0644);
 MODULE_PARM_DESC(task_work_path,
 		 "Serve a doorbell in the ringing vCPU thread (default: on; off: always the worker)");
 
-int coiommu_set_notify(struct coiommu_instance *inst, void __user *arg)
+long coiommu_set_notify(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_notify args;
 	unsigned long first, last;
@@ -152,8 +153,15 @@ static void coiommu_bell_ring(struct coiommu_bell *bell)
 	struct coiommu_instance *inst = bell->inst;
 
 	WRITE_ONCE(bell->rung_ns, ktime_get_ns());
-	if (READ_ONCE(task_work_path) && current->mm == inst->mm &&
-	    !(current->flags & (PF_KTHREAD | PF_EXITING))) {
+	/*
+	 * Task work runs when the thread returns to user or guest mode: only
+	 * a user thread of the VMM, in process context, surely does so soon.
+	 * Kernel threads, io_uring and vhost workers (which never return to
+	 * user mode), exiting threads and interrupt context go to the worker.
+	 */
+	if (READ_ONCE(task_work_path) && in_task() &&
+	    current->mm == inst->mm &&
+	    !(current->flags & (COIOMMU_PF_WORKERS | PF_EXITING))) {
 		/* Queued already: it reads the slot after this write. */
 		if (test_and_set_bit(COIOMMU_BELL_TW_QUEUED, &bell->flags))
 			return;
@@ -191,7 +199,6 @@ static int coiommu_bell_wake(wait_queue_entry_t *wait, unsigned int mode,
 		 * leave it self-linked for that.
 		 */
 		list_del_init(&bell->wait.entry);
-		set_bit(COIOMMU_BELL_HUP, &bell->flags);
 	}
 	return 0;
 }
@@ -205,7 +212,7 @@ static void coiommu_bell_queue_proc(struct file *file, wait_queue_head_t *wqh,
 	add_wait_queue(wqh, &bell->wait);
 }
 
-int coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
+long coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_doorbell args;
 	struct coiommu_bell *bell;

@@ -29,6 +29,15 @@
 
 static atomic64_t coiommu_next_id = ATOMIC64_INIT(0);
 
+static void free_scratch(struct coiommu_instance *inst)
+{
+	kvfree(inst->pages);
+	kvfree(inst->req_gfns);
+	kvfree(inst->req_leaf);
+	kvfree(inst->rel_gfns);
+	kvfree(inst->reclaimed);
+}
+
 static int coiommu_open(struct inode *inode, struct file *file)
 {
 	struct coiommu_instance *inst;
@@ -46,16 +55,20 @@ static int coiommu_open(struct inode *inode, struct file *file)
 				  GFP_KERNEL_ACCOUNT);
 	inst->req_leaf = kvcalloc(COIOMMU_BATCH, sizeof(*inst->req_leaf),
 				  GFP_KERNEL_ACCOUNT);
-	if (!inst->pages || !inst->req_gfns || !inst->req_leaf) {
-		kvfree(inst->pages);
-		kvfree(inst->req_gfns);
-		kvfree(inst->req_leaf);
+	inst->rel_gfns = kvcalloc(COIOMMU_BATCH, sizeof(*inst->rel_gfns),
+				  GFP_KERNEL_ACCOUNT);
+	inst->reclaimed = kvcalloc(COIOMMU_BATCH, sizeof(*inst->reclaimed),
+				   GFP_KERNEL_ACCOUNT);
+	if (!inst->pages || !inst->req_gfns || !inst->req_leaf ||
+	    !inst->rel_gfns || !inst->reclaimed) {
+		free_scratch(inst);
 		kfree(inst);
 		return -ENOMEM;
 	}
 
 	inst->id = atomic64_inc_return(&coiommu_next_id);
 	mutex_init(&inst->lock);
+	xa_init(&inst->index);
 	INIT_LIST_HEAD(&inst->devices);
 	INIT_LIST_HEAD(&inst->domains);
 	INIT_WORK(&inst->work, coiommu_work);
@@ -85,12 +98,14 @@ static int coiommu_release(struct inode *inode, struct file *file)
 	coiommu_instance_list_del(inst);
 	coiommu_detach_doorbells(inst);
 	cancel_delayed_work_sync(&inst->scan_work);
-	cancel_work_sync(&inst->uncharge_work);
+	cancel_work_sync(&inst->release_work);
 	coiommu_debugfs_del(inst);
 
 	mutex_lock(&inst->lock);
+	coiommu_release_reclaimed(inst);
 	coiommu_unpin_all(inst);
 	coiommu_release_devices(inst);
+	coiommu_free_index(inst);
 	coiommu_free_memory_map(inst);
 	coiommu_free_notify(inst);
 	mutex_unlock(&inst->lock);
@@ -98,9 +113,7 @@ static int coiommu_release(struct inode *inode, struct file *file)
 	put_task_struct(inst->task);
 	mmdrop(inst->mm);
 	mutex_destroy(&inst->lock);
-	kvfree(inst->pages);
-	kvfree(inst->req_gfns);
-	kvfree(inst->req_leaf);
+	free_scratch(inst);
 	kfree(inst);
 	return 0;
 }
@@ -142,8 +155,7 @@ static int get_range(void __user *arg, u64 *gfn, u64 *npages)
 	return 0;
 }
 
-static long coiommu_ioctl_range(struct coiommu_instance *inst,
-				unsigned int cmd, void __user *arg)
+static long pin_range(struct coiommu_instance *inst, void __user *arg)
 {
 	u64 gfn, npages;
 	long ret;
@@ -151,11 +163,36 @@ static long coiommu_ioctl_range(struct coiommu_instance *inst,
 	ret = get_range(arg, &gfn, &npages);
 	if (!ret)
 		ret = coiommu_check_ram(inst, gfn, npages);
+	if (!ret)
+		ret = coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD, true);
 	if (ret)
-		return ret;
-	if (cmd == COIOMMU_PIN_RANGE)
-		return coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD, true);
-	return coiommu_vmm_unpin(inst, gfn, npages);
+		inst->stats.refused++;
+	return ret;
+}
+
+static long unpin_range(struct coiommu_instance *inst, void __user *arg)
+{
+	u64 gfn, npages;
+	long ret;
+
+	ret = get_range(arg, &gfn, &npages);
+	if (!ret)
+		ret = coiommu_check_ram(inst, gfn, npages);
+	if (!ret)
+		ret = coiommu_vmm_unpin(inst, gfn, npages);
+	if (ret)
+		inst->stats.refused++;
+	return ret;
+}
+
+static long get_unpin_policy(struct coiommu_instance *inst, void __user *arg)
+{
+	return coiommu_unpin_policy(inst, COIOMMU_GET_UNPIN_POLICY, arg);
+}
+
+static long set_unpin_policy(struct coiommu_instance *inst, void __user *arg)
+{
+	return coiommu_unpin_policy(inst, COIOMMU_SET_UNPIN_POLICY, arg);
 }
 
 static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
@@ -192,34 +229,62 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.old_pages = inst->stats.nr_old;
 	st.held_pages = inst->stats.nr_held;
 	st.scan_ns = inst->stats.scan_ns;
+	st.mismatches = inst->stats.mismatches;
+	st.broken = inst->broken;
 	BUILD_BUG_ON(ARRAY_SIZE(st.latency_hist) != COIOMMU_LAT_BUCKETS);
 	memcpy(st.latency_hist, inst->stats.lat_hist, sizeof(st.latency_hist));
 	return copy_to_user(arg, &st, min_t(size_t, argsz, sizeof(st))) ?
 	       -EFAULT : 0;
 }
 
+typedef long (*coiommu_ioctl_fn)(struct coiommu_instance *inst,
+				 void __user *arg);
+
 static long coiommu_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
 	struct coiommu_instance *inst = file->private_data;
-	void __user *uarg = (void __user *)arg;
+	coiommu_ioctl_fn fn;
 	long ret;
 
-	if (cmd == COIOMMU_GET_API_VERSION)
-		return COIOMMU_API_VERSION;
-
 	switch (cmd) {
+	case COIOMMU_GET_API_VERSION:
+		return COIOMMU_API_VERSION;
 	case COIOMMU_SET_MEMORY_MAP:
+		fn = coiommu_set_memory_map;
+		break;
 	case COIOMMU_ADD_DEVICE:
+		fn = coiommu_add_device;
+		break;
+	case COIOMMU_REMOVE_DEVICE:
+		fn = coiommu_remove_device;
+		break;
 	case COIOMMU_PIN_RANGE:
+		fn = pin_range;
+		break;
 	case COIOMMU_UNPIN_RANGE:
+		fn = unpin_range;
+		break;
 	case COIOMMU_GET_STATS:
+		fn = coiommu_get_stats;
+		break;
 	case COIOMMU_SET_NOTIFY:
+		fn = coiommu_set_notify;
+		break;
 	case COIOMMU_SET_DOORBELL:
+		fn = coiommu_set_doorbell;
+		break;
 	case COIOMMU_COMMAND:
+		fn = coiommu_command;
+		break;
 	case COIOMMU_GET_UNPIN_POLICY:
+		fn = get_unpin_policy;
+		break;
 	case COIOMMU_SET_UNPIN_POLICY:
+		fn = set_unpin_policy;
+		break;
 	case COIOMMU_FORCE_UNPIN:
+		fn = coiommu_force_unpin;
 		break;
 	default:
 		return -ENOTTY;
@@ -230,39 +295,7 @@ static long coiommu_ioctl(struct file *file, unsigned int cmd,
 		return -EPERM;
 
 	mutex_lock(&inst->lock);
-	switch (cmd) {
-	case COIOMMU_SET_MEMORY_MAP:
-		ret = coiommu_set_memory_map(inst, uarg);
-		break;
-	case COIOMMU_ADD_DEVICE:
-		ret = coiommu_add_device(inst, uarg);
-		break;
-	case COIOMMU_PIN_RANGE:
-	case COIOMMU_UNPIN_RANGE:
-		ret = coiommu_ioctl_range(inst, cmd, uarg);
-		if (ret)
-			inst->stats.refused++;
-		break;
-	case COIOMMU_SET_NOTIFY:
-		ret = coiommu_set_notify(inst, uarg);
-		break;
-	case COIOMMU_SET_DOORBELL:
-		ret = coiommu_set_doorbell(inst, uarg);
-		break;
-	case COIOMMU_COMMAND:
-		ret = coiommu_command(inst, uarg);
-		break;
-	case COIOMMU_GET_UNPIN_POLICY:
-	case COIOMMU_SET_UNPIN_POLICY:
-		ret = coiommu_unpin_policy(inst, cmd, uarg);
-		break;
-	case COIOMMU_FORCE_UNPIN:
-		ret = coiommu_force_unpin(inst, uarg);
-		break;
-	default:
-		ret = coiommu_get_stats(inst, uarg);
-		break;
-	}
+	ret = fn(inst, (void __user *)arg);
 	mutex_unlock(&inst->lock);
 	return ret;
 }
@@ -298,6 +331,9 @@ static int __init coiommu_init(void)
 {
 	int ret;
 
+	ret = coiommu_index_init();
+	if (ret)
+		return ret;
 	coiommu_debugfs_init();
 	ret = coiommu_shrinker_init();
 	if (ret)
@@ -311,6 +347,7 @@ err_shrinker:
 	coiommu_shrinker_exit();
 err_debugfs:
 	coiommu_debugfs_exit();
+	coiommu_index_exit();
 	return ret;
 }
 
@@ -319,6 +356,7 @@ static void __exit coiommu_exit(void)
 	misc_deregister(&coiommu_misc);
 	coiommu_shrinker_exit();
 	coiommu_debugfs_exit();
+	coiommu_index_exit();
 }
 
 module_init(coiommu_init);

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * coiommu_host: the guest memory map and the index of pinned pages.
+ *
+ * The memory map is a short sorted array of regions (COIOMMU_MAX_REGIONS
+ * at most), looked up by binary search. The index is an xarray of chunks
+ * (coiommu.h): a chunk exists while one of its pages is pinned, so the
+ * index costs memory and walking time in proportion to what is pinned,
+ * whatever the size of the guest RAM declared.
  */
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/uaccess.h>
@@ -58,31 +65,30 @@ static int check_region(struct coiommu_instance *inst,
 	return 0;
 }
 
-static void free_ram(struct coiommu_ram *ram, unsigned int nr)
-{
-	unsigned int i;
+static struct kmem_cache *coiommu_chunk_cache;
 
-	for (i = 0; i < nr; i++)
-		kvfree(ram[i].chunks);
-	kfree(ram);
+/*
+ * What metadata_bytes counts for the index: the chunks, and one xarray
+ * node (64 slots) per group of 64 chunks that has any; the upper nodes
+ * (one per 64 of those) are left out.
+ */
+#define XA_NODE_BYTES	sizeof(struct xa_node)
+
+static bool group_empty(struct coiommu_instance *inst, unsigned long ci)
+{
+	unsigned long first = round_down(ci, XA_CHUNK_SIZE);
+
+	return !xa_find(&inst->index, &first, first + XA_CHUNK_SIZE - 1,
+			XA_PRESENT);
 }
 
-static u64 ram_meta_bytes(struct coiommu_ram *ram, unsigned int nr)
-{
-	u64 bytes = nr * sizeof(*ram);
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		bytes += ram[i].nr_chunks * sizeof(*ram[i].chunks);
-	return bytes;
-}
-
-int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
+long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_memory_map hdr;
 	struct coiommu_region *regs;
 	struct coiommu_ram *ram;
 	struct coiommu_dev *d;
+	u64 total = 0;
 	size_t need;
 	unsigned int i;
 	int ret;
@@ -119,6 +125,12 @@ int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 		ram[i].gfn = regs[i].gpa >> PAGE_SHIFT;
 		ram[i].npages = regs[i].size >> PAGE_SHIFT;
 		ram[i].vaddr = regs[i].vaddr;
+		/* No overflow: each region is below COIOMMU_MAX_GPA. */
+		total += ram[i].npages;
+	}
+	if (total > COIOMMU_MAX_RAM >> PAGE_SHIFT) {
+		ret = -ENOSPC;
+		goto err;
 	}
 	sort(ram, hdr.nr_regions, sizeof(*ram), ram_cmp, NULL);
 	for (i = 1; i < hdr.nr_regions; i++) {
@@ -127,18 +139,6 @@ int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 			goto err;
 		}
 	}
-	for (i = 0; i < hdr.nr_regions; i++) {
-		ram[i].nr_chunks = DIV_ROUND_UP(ram[i].npages,
-						COIOMMU_CHUNK_PAGES);
-		ram[i].chunks = kvcalloc(ram[i].nr_chunks,
-					 sizeof(*ram[i].chunks),
-					 GFP_KERNEL_ACCOUNT);
-		if (!ram[i].chunks) {
-			ret = -ENOMEM;
-			goto err;
-		}
-	}
-
 	/* No guest RAM where a device's IOMMU reserves the IOVAs. */
 	list_for_each_entry(d, &inst->devices, node) {
 		ret = coiommu_check_resv(d, ram, hdr.nr_regions);
@@ -154,13 +154,11 @@ int coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 	coiommu_free_memory_map(inst);
 	inst->ram = ram;
 	inst->nr_ram = hdr.nr_regions;
-	inst->scan_ram = 0;	/* the unpinner's cursor was into the old map */
-	inst->scan_idx = 0;
-	inst->stats.meta_bytes += ram_meta_bytes(ram, hdr.nr_regions);
+	inst->stats.meta_bytes += hdr.nr_regions * sizeof(*ram);
 	kfree(regs);
 	return 0;
 err:
-	free_ram(ram, hdr.nr_regions);
+	kfree(ram);
 	kfree(regs);
 	return ret;
 }
@@ -169,12 +167,8 @@ void coiommu_free_memory_map(struct coiommu_instance *inst)
 {
 	if (!inst->ram)
 		return;
-	inst->stats.meta_bytes -= ram_meta_bytes(inst->ram, inst->nr_ram);
-	free_ram(inst->ram, inst->nr_ram);
-	if (inst->spare_chunk)
-		inst->stats.meta_bytes -= sizeof(struct coiommu_chunk);
-	kfree(inst->spare_chunk);
-	inst->spare_chunk = NULL;
+	inst->stats.meta_bytes -= inst->nr_ram * sizeof(*inst->ram);
+	kfree(inst->ram);
 	inst->ram = NULL;
 	inst->nr_ram = 0;
 }
@@ -213,50 +207,108 @@ int coiommu_check_ram(struct coiommu_instance *inst, u64 gfn, u64 npages)
 	return 0;
 }
 
-/*
- * The state byte of page @idx of @ram. With @create, allocates its chunk
- * if needed (NULL when out of memory); without, NULL means "not pinned".
+/**
+ * coiommu_chunk_get - the index chunk of @gfn, created if there is none
+ * @inst: the instance, locked
+ * @gfn: a guest frame
+ *
+ * Return: the chunk, or NULL when out of memory.
  */
-u8 *coiommu_state(struct coiommu_ram *ram, u64 idx, bool create,
-		  struct coiommu_instance *inst)
+struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
+					u64 gfn)
 {
-	struct coiommu_chunk **c = &ram->chunks[idx / COIOMMU_CHUNK_PAGES];
+	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
+	struct coiommu_chunk *c = xa_load(&inst->index, ci);
+	bool new_group;
+	void *old;
 
-	if (!*c) {
-		if (!create)
+	lockdep_assert_held(&inst->lock);
+	if (c)
+		return c;
+	/* The chunk freed last, kept zeroed and counted. */
+	c = inst->spare_chunk;
+	inst->spare_chunk = NULL;
+	if (!c) {
+		c = kmem_cache_zalloc(coiommu_chunk_cache, GFP_KERNEL_ACCOUNT);
+		if (!c)
 			return NULL;
-		/* The chunk freed last, kept zeroed and counted. */
-		if (inst->spare_chunk) {
-			*c = inst->spare_chunk;
-			inst->spare_chunk = NULL;
-			return &(*c)->state[idx % COIOMMU_CHUNK_PAGES];
-		}
-		*c = kzalloc(sizeof(**c), GFP_KERNEL_ACCOUNT);
-		if (!*c)
-			return NULL;
-		inst->stats.meta_bytes += sizeof(**c);
+		inst->stats.meta_bytes += sizeof(*c);
 	}
-	return &(*c)->state[idx % COIOMMU_CHUNK_PAGES];
+	new_group = group_empty(inst, ci);
+	old = xa_store(&inst->index, ci, c, GFP_KERNEL_ACCOUNT);
+	if (xa_is_err(old)) {
+		inst->spare_chunk = c;
+		return NULL;
+	}
+	if (new_group)
+		inst->stats.meta_bytes += XA_NODE_BYTES;
+	return c;
 }
 
-/* Free the chunk of page @idx if none of its pages has state left. */
-void coiommu_state_put(struct coiommu_instance *inst, struct coiommu_ram *ram,
-		       u64 idx)
+/* Free the chunk of @gfn if none of its pages has state left. */
+void coiommu_chunk_put(struct coiommu_instance *inst, u64 gfn)
 {
-	struct coiommu_chunk **c = &ram->chunks[idx / COIOMMU_CHUNK_PAGES];
+	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
+	struct coiommu_chunk *c = xa_load(&inst->index, ci);
 
-	if (*c && !memchr_inv((*c)->state, 0, sizeof((*c)->state))) {
-		/*
-		 * Keep one for the next coiommu_state(): a page pinned and
-		 * unpinned over and over alone in its chunk would otherwise
-		 * cost an allocation and a free each time.
-		 */
-		if (!inst->spare_chunk) {
-			inst->spare_chunk = *c;
-		} else {
-			kfree(*c);
-			inst->stats.meta_bytes -= sizeof(**c);
-		}
-		*c = NULL;
+	lockdep_assert_held(&inst->lock);
+	if (!c || memchr_inv(c->state, 0, sizeof(c->state)))
+		return;
+	xa_erase(&inst->index, ci);
+	if (group_empty(inst, ci))
+		inst->stats.meta_bytes -= XA_NODE_BYTES;
+	/*
+	 * Keep one for the next coiommu_chunk_get(): a page pinned and
+	 * unpinned over and over alone in its chunk would otherwise cost an
+	 * allocation and a free each time. pfn[] is meaningful only where
+	 * state[] says PINNED, so only state[] needs to be zero.
+	 */
+	if (!inst->spare_chunk) {
+		inst->spare_chunk = c;
+	} else {
+		kmem_cache_free(coiommu_chunk_cache, c);
+		inst->stats.meta_bytes -= sizeof(*c);
 	}
+}
+
+/* The state byte of @gfn if it is pinned, else NULL. */
+u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
+{
+	struct coiommu_chunk *c = coiommu_chunk(inst, gfn);
+	u8 *st;
+
+	if (!c)
+		return NULL;
+	st = &c->state[gfn % COIOMMU_CHUNK_PAGES];
+	return *st & COIOMMU_PS_PINNED ? st : NULL;
+}
+
+/* Free the index; nothing is pinned any more. */
+void coiommu_free_index(struct coiommu_instance *inst)
+{
+	struct coiommu_chunk *c;
+	unsigned long ci;
+
+	xa_for_each(&inst->index, ci, c) {
+		xa_erase(&inst->index, ci);
+		kmem_cache_free(coiommu_chunk_cache, c);
+		inst->stats.meta_bytes -= sizeof(*c);
+	}
+	xa_destroy(&inst->index);
+	if (inst->spare_chunk) {
+		kmem_cache_free(coiommu_chunk_cache, inst->spare_chunk);
+		inst->stats.meta_bytes -= sizeof(*inst->spare_chunk);
+		inst->spare_chunk = NULL;
+	}
+}
+
+int coiommu_index_init(void)
+{
+	coiommu_chunk_cache = KMEM_CACHE(coiommu_chunk, SLAB_ACCOUNT);
+	return coiommu_chunk_cache ? 0 : -ENOMEM;
+}
+
+void coiommu_index_exit(void)
+{
+	kmem_cache_destroy(coiommu_chunk_cache);
 }

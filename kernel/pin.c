@@ -3,6 +3,16 @@
  * coiommu_host: pin guest pages and map them into the devices' domains;
  * unmap and unpin them. Everything here runs with coiommu_instance.lock
  * held, which serialises pin and unpin of the same page.
+ *
+ * The IOMMU domains are shared: VFIO type1 maps into the same page tables,
+ * and nothing stops a VMM from mapping over our IOVAs with
+ * VFIO_IOMMU_MAP_DMA. In 6.1, Intel's driver keeps the old entry of a
+ * 4 KiB map over ours, a 2 MiB map replaces (and frees) our entries, AMD's
+ * overwrites them; type1 then releases whatever page it reads back. So we
+ * keep our own record of every page we pinned (the index, mem.c), map only
+ * from it, check every domain against it before we unmap, and never
+ * release a page whose entry is not the one we made: that page is leaked
+ * on purpose, as its pin may already have been released by someone else.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -10,6 +20,8 @@
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+
+#include <linux/coiommu.h>
 
 #include "coiommu.h"
 #include "compat.h"
@@ -21,31 +33,18 @@ static u64 gfn_iova(u64 gfn)
 }
 
 /*
- * Charge (@npages > 0) or return (< 0) locked_vm of the VMM. Under the
- * shrinker, where waiting for mmap_lock could deadlock (the reclaiming
- * task may hold it), a return that cannot take the lock at once is
- * deferred to the next call.
+ * Charge (@npages > 0) or return (< 0) locked_vm of the VMM. Never called
+ * from reclaim: the shrinker leaves the return to coiommu_release_reclaimed().
  */
 int coiommu_account(struct coiommu_instance *inst, long npages)
 {
-	long pending;
-	int ret = 0;
+	int ret;
 
-	if (npages < 0 && inst->in_reclaim) {
-		if (!coiommu_mmap_write_trylock(inst->mm)) {
-			atomic_long_add(-npages, &inst->uncharge_pending);
-			return 0;
-		}
-	} else {
-		mmap_write_lock(inst->mm);
-	}
-	pending = atomic_long_xchg(&inst->uncharge_pending, 0);
-	if (pending)
-		__account_locked_vm(inst->mm, pending, false, inst->task,
-				    inst->lock_cap);
-	if (npages)
-		ret = __account_locked_vm(inst->mm, abs(npages), npages > 0,
-					  inst->task, inst->lock_cap);
+	if (!npages)
+		return 0;
+	mmap_write_lock(inst->mm);
+	ret = __account_locked_vm(inst->mm, abs(npages), npages > 0,
+				  inst->task, inst->lock_cap);
 	mmap_write_unlock(inst->mm);
 	return ret;
 }
@@ -60,9 +59,28 @@ static int map_in(struct coiommu_domain *dom, u64 iova, phys_addr_t phys)
 				 dom->prot);
 }
 
-/* Map one page at @iova into every domain, or into none. */
+/*
+ * Unmap @iova from @dom if, and only if, it still maps @phys, the page we
+ * recorded. Returns false when the entry is not ours (any more).
+ */
+static bool unmap_ours(struct coiommu_domain *dom, u64 iova, phys_addr_t phys,
+		       struct iommu_iotlb_gather *gather)
+{
+	if (iommu_iova_to_phys(dom->domain, iova) != phys)
+		return false;
+	return iommu_unmap_fast(dom->domain, iova, PAGE_SIZE, gather) ==
+	       PAGE_SIZE;
+}
+
+/*
+ * Map one page at @iova into every domain, or into none. Pages are mapped
+ * one by one on purpose: each may be unpinned alone later, and a run
+ * mapped at once may become a huge IOMMU page that a 4 KiB unmap would
+ * take away whole.
+ */
 static int map_page(struct coiommu_instance *inst, u64 iova, phys_addr_t phys)
 {
+	struct iommu_iotlb_gather gather;
 	struct coiommu_domain *dom;
 	int ret;
 
@@ -73,8 +91,11 @@ static int map_page(struct coiommu_instance *inst, u64 iova, phys_addr_t phys)
 	}
 	return 0;
 unwind:
-	list_for_each_entry_continue_reverse(dom, &inst->domains, node)
-		iommu_unmap(dom->domain, iova, PAGE_SIZE);
+	list_for_each_entry_continue_reverse(dom, &inst->domains, node) {
+		iommu_iotlb_gather_init(&gather);
+		unmap_ours(dom, iova, phys, &gather);
+		iommu_iotlb_sync(dom->domain, &gather);
+	}
 	return ret;
 }
 
@@ -111,11 +132,12 @@ static void count_pinned(struct coiommu_instance *inst, u64 n)
 }
 
 /*
- * Pin @n pages of @ram from @idx, none of them pinned yet, and map them.
- * Pages that made it are marked PINNED | NEW; returns 0 if all did.
+ * Pin @n pages of @ram from guest frame @gfn, none of them pinned yet,
+ * record them and map them. Pages that made it are marked PINNED | NEW;
+ * returns 0 if all did.
  */
 static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
-		   u64 idx, unsigned long n)
+		   u64 gfn, unsigned long n)
 {
 	struct page **pages = inst->pages;
 	unsigned long i = 0;
@@ -124,30 +146,33 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 
 	ret = coiommu_account(inst, n);
 	if (ret) {
-		trace_coiommu_pin(inst->id, ram->gfn + idx, n, ret);
+		trace_coiommu_pin(inst->id, gfn, n, ret);
 		return ret;
 	}
 
-	got = pin_pages(inst, ram->vaddr + idx * PAGE_SIZE, n, pages);
+	got = pin_pages(inst, ram->vaddr + (gfn - ram->gfn) * PAGE_SIZE, n,
+			pages);
 	if (got < 0) {
 		coiommu_account(inst, -(long)n);
 		return got == -ERESTARTSYS ? -EINTR : got;
 	}
 
 	for (i = 0; i < got; i++) {
-		u8 *st = coiommu_state(ram, idx + i, true, inst);
+		struct coiommu_chunk *c = coiommu_chunk_get(inst, gfn + i);
+		unsigned int k = (gfn + i) % COIOMMU_CHUNK_PAGES;
 
-		if (!st) {
+		if (!c) {
 			ret = -ENOMEM;
 			break;
 		}
-		ret = map_page(inst, gfn_iova(ram->gfn + idx + i),
+		ret = map_page(inst, gfn_iova(gfn + i),
 			       page_to_phys(pages[i]));
 		if (ret) {
-			coiommu_state_put(inst, ram, idx + i);
+			coiommu_chunk_put(inst, gfn + i);
 			break;
 		}
-		*st = COIOMMU_PS_PINNED | COIOMMU_PS_NEW;
+		c->pfn[k] = page_to_pfn(pages[i]);
+		c->state[k] = COIOMMU_PS_PINNED | COIOMMU_PS_NEW;
 	}
 	count_pinned(inst, i);
 	if (i < got)
@@ -156,28 +181,8 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 		coiommu_account(inst, -(long)(n - i));
 	if (!ret && got < n)
 		ret = -EFAULT;
-	trace_coiommu_pin(inst->id, ram->gfn + idx, i, ret);
+	trace_coiommu_pin(inst->id, gfn, i, ret);
 	return ret;
-}
-
-static bool page_pinned(struct coiommu_instance *inst, struct coiommu_ram *ram,
-			u64 idx)
-{
-	u8 *st = coiommu_state(ram, idx, false, inst);
-
-	return st && (*st & COIOMMU_PS_PINNED);
-}
-
-/* The state byte of @gfn if it is pinned, else NULL. */
-u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
-{
-	struct coiommu_ram *ram = coiommu_find_ram(inst, gfn);
-	u8 *st;
-
-	if (!ram)
-		return NULL;
-	st = coiommu_state(ram, gfn - ram->gfn, false, inst);
-	return st && (*st & COIOMMU_PS_PINNED) ? st : NULL;
 }
 
 /* @gfn is guest RAM and pinned. */
@@ -186,124 +191,238 @@ bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
 	return coiommu_page_state(inst, gfn);
 }
 
-/*
- * Unpin a run of @n pinned pages of @ram from @idx: read their physical
- * pages back from the IOMMU, unmap them from every domain (iommu_unmap()
- * flushes the IOTLB before it returns), then release the pins and the
- * locked_vm charge.
- */
-static void unpin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
-		      u64 idx, unsigned long n, enum coiommu_cause cause)
+/* Forget the state of a released page, keeping the counters right. */
+static void drop_state(struct coiommu_instance *inst, u8 *st)
 {
-	struct coiommu_domain *first, *dom;
-	struct page **pages = inst->pages;
-	u64 iova = gfn_iova(ram->gfn + idx);
-	unsigned long i, nr = 0;
-
-	first = list_first_entry(&inst->domains, struct coiommu_domain, node);
-	for (i = 0; i < n; i++) {
-		phys_addr_t phys = iommu_iova_to_phys(first->domain,
-						      iova + i * PAGE_SIZE);
-
-		if (phys)
-			pages[nr++] = pfn_to_page(PHYS_PFN(phys));
-		else
-			pr_err_ratelimited("instance %llu: gfn %#llx pinned but not mapped\n",
-					   inst->id, ram->gfn + idx + i);
-	}
-	list_for_each_entry(dom, &inst->domains, node)
-		iommu_unmap(dom->domain, iova, n * PAGE_SIZE);
-	unpin_user_pages_dirty_lock(pages, nr, true);
-
-	for (i = 0; i < n; i++) {
-		u8 *st = coiommu_state(ram, idx + i, false, inst);
-
-		if (*st & COIOMMU_PS_HELD)
-			inst->stats.nr_held--;
-		if (*st & COIOMMU_PS_OLD)
-			inst->stats.nr_old--;
-		*st = 0;
-		coiommu_state_put(inst, ram, idx + i);
-	}
-	inst->stats.pinned -= n;
-	inst->stats.unpins += n;
-	inst->stats.unpins_by[cause] += n;
-	coiommu_account(inst, -(long)n);
-	trace_coiommu_unpin(inst->id, ram->gfn + idx, n, cause);
+	if (*st & COIOMMU_PS_HELD)
+		inst->stats.nr_held--;
+	if (*st & COIOMMU_PS_OLD)
+		inst->stats.nr_old--;
+	*st = 0;
 }
 
-/* Unpin every pinned page of [gfn, gfn + npages), all guest RAM. */
+static void report_mismatch(struct coiommu_instance *inst, u64 gfn)
+{
+	inst->stats.mismatches++;
+	if (inst->broken)
+		return;
+	inst->broken = true;
+	pr_err("instance %llu: IOVA %#llx no longer maps the page it pinned there (mapped over or unmapped by someone else, e.g. VFIO_IOMMU_MAP_DMA); leaking such pages instead of releasing them\n",
+	       inst->id, gfn_iova(gfn));
+}
+
+/* The coiommu_unpin event, once per run of consecutive released GFNs. */
+static void trace_unpin_runs(struct coiommu_instance *inst, const u64 *gfns,
+			     unsigned int n, const unsigned long *bad,
+			     enum coiommu_cause cause)
+{
+	unsigned int i, start = 0;
+
+	if (!trace_coiommu_unpin_enabled())
+		return;
+	for (i = 1; i <= n; i++) {
+		if (i < n && gfns[i] == gfns[i - 1] + 1 && !test_bit(i, bad) &&
+		    !test_bit(i - 1, bad))
+			continue;
+		if (!test_bit(start, bad))
+			trace_coiommu_unpin(inst->id, gfns[start], i - start,
+					    cause);
+		start = i;
+	}
+}
+
+/**
+ * coiommu_unpin_gfns - take pinned pages off the IOMMU and release them
+ * @inst: the instance, locked
+ * @gfns: the guest frames, every one pinned, COIOMMU_BATCH at most
+ * @n: entries of @gfns
+ * @cause: why, for the statistics
+ * @ctx: COIOMMU_CTX_RECLAIM from the shrinker: the pages are unmapped and
+ *	taken out of the index, and left in inst->reclaimed for
+ *	coiommu_release_reclaimed() to unpin and uncharge (the caller made
+ *	room for @n there); otherwise they are unpinned here
+ *
+ * Each page is unmapped only from the domains whose entry is still the
+ * page we recorded; iommu_unmap_fast() must take exactly that page away,
+ * and the IOTLB of each domain is flushed before any page is released. A
+ * page whose entry is anything else in any domain is a mismatch: it is
+ * taken off the domains where it is ours, out of the index, and leaked.
+ *
+ * Return: pages whose pin was released (or handed to the reclaim list).
+ */
+unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
+				const u64 *gfns, unsigned int n,
+				enum coiommu_cause cause, enum coiommu_ctx ctx)
+{
+	DECLARE_BITMAP(bad, COIOMMU_BATCH);
+	struct iommu_iotlb_gather gather;
+	struct coiommu_domain *dom;
+	struct page **out;
+	unsigned int i, nr = 0;
+
+	lockdep_assert_held(&inst->lock);
+	if (WARN_ON_ONCE(n > COIOMMU_BATCH))
+		n = COIOMMU_BATCH;
+	bitmap_zero(bad, n);
+	list_for_each_entry(dom, &inst->domains, node) {
+		iommu_iotlb_gather_init(&gather);
+		for (i = 0; i < n; i++) {
+			struct coiommu_chunk *c = coiommu_chunk(inst, gfns[i]);
+			unsigned int k = gfns[i] % COIOMMU_CHUNK_PAGES;
+
+			if (!unmap_ours(dom, gfn_iova(gfns[i]),
+					PFN_PHYS(c->pfn[k]), &gather))
+				__set_bit(i, bad);
+		}
+		iommu_iotlb_sync(dom->domain, &gather);
+	}
+
+	out = ctx == COIOMMU_CTX_RECLAIM ?
+	      inst->reclaimed + inst->nr_reclaimed : inst->pages;
+	for (i = 0; i < n; i++) {
+		struct coiommu_chunk *c = coiommu_chunk(inst, gfns[i]);
+		unsigned int k = gfns[i] % COIOMMU_CHUNK_PAGES;
+
+		if (test_bit(i, bad))
+			report_mismatch(inst, gfns[i]);
+		else
+			out[nr++] = pfn_to_page(c->pfn[k]);
+		drop_state(inst, &c->state[k]);
+		coiommu_chunk_put(inst, gfns[i]);
+	}
+	inst->stats.pinned -= n;
+	inst->stats.unpins += nr;
+	inst->stats.unpins_by[cause] += nr;
+	trace_unpin_runs(inst, gfns, n, bad, cause);
+
+	if (ctx == COIOMMU_CTX_RECLAIM) {
+		/* Leaked pages are uncharged with the others, later. */
+		inst->nr_reclaimed += nr;
+		inst->reclaim_uncharge += n;
+		return nr;
+	}
+	unpin_user_pages_dirty_lock(out, nr, true);
+	coiommu_account(inst, -(long)n);
+	return nr;
+}
+
+/*
+ * Release every pinned page of [gfn, gfn + npages), in batches. Walks the
+ * index only, so its cost follows the pinned pages, not the range.
+ */
 void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		   enum coiommu_cause cause)
 {
 	u64 end = gfn + npages;
+	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
+	unsigned long last = (end - 1) / COIOMMU_CHUNK_PAGES;
+	struct coiommu_chunk *c;
+	unsigned int nr = 0;
 
-	while (gfn < end) {
-		struct coiommu_ram *ram = coiommu_find_ram(inst, gfn);
-		u64 idx = gfn - ram->gfn;
-		u64 lim = min(end - gfn, ram->npages - idx);
-		unsigned long run = 0;
+	lockdep_assert_held(&inst->lock);
+	xa_for_each_range(&inst->index, ci, c, ci, last) {
+		u64 first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
+		u64 lim = min_t(u64, end, (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
+		u64 g;
 
-		while (run < lim && run < COIOMMU_BATCH &&
-		       page_pinned(inst, ram, idx + run))
-			run++;
-		if (run) {
-			unpin_run(inst, ram, idx, run, cause);
-			gfn += run;
-		} else {
-			gfn++;
+		for (g = first; g < lim; g++) {
+			if (!(c->state[g % COIOMMU_CHUNK_PAGES] &
+			      COIOMMU_PS_PINNED))
+				continue;
+			inst->rel_gfns[nr++] = g;
+			if (nr < COIOMMU_BATCH)
+				continue;
+			/* Frees chunks, c among them: the walk reloads. */
+			coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
+					   COIOMMU_CTX_NORMAL);
+			nr = 0;
+			cond_resched();
+			c = coiommu_chunk(inst, g);
+			if (!c)
+				break;
 		}
 	}
+	if (nr)
+		coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
+				   COIOMMU_CTX_NORMAL);
 }
 
 void coiommu_unpin_all(struct coiommu_instance *inst)
 {
-	unsigned int i;
-
-	for (i = 0; i < inst->nr_ram && inst->stats.pinned; i++)
-		coiommu_unpin(inst, inst->ram[i].gfn, inst->ram[i].npages,
+	if (inst->stats.pinned)
+		coiommu_unpin(inst, 0, COIOMMU_MAX_GPA >> PAGE_SHIFT,
 			      COIOMMU_UNPIN_CLOSE);
 }
 
 /*
  * Finish a coiommu_pin() call over [gfn, gfn + npages): on success mark
- * every page with @flags; on failure release the pages it pinned, in runs.
+ * every page with @flags; on failure release the pages it pinned.
  */
 static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		       u8 flags, bool undo)
 {
 	u64 end = gfn + npages;
+	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
+	unsigned long last = (end - 1) / COIOMMU_CHUNK_PAGES;
+	struct coiommu_chunk *c;
+	unsigned int nr = 0;
 
-	while (gfn < end) {
-		struct coiommu_ram *ram = coiommu_find_ram(inst, gfn);
-		u64 idx = gfn - ram->gfn;
-		u64 lim = min(end - gfn, ram->npages - idx);
-		unsigned long run = 0;
-		u8 *st;
+	xa_for_each_range(&inst->index, ci, c, ci, last) {
+		u64 first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
+		u64 lim = min_t(u64, end, (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
+		u64 g;
 
-		while (run < lim && run < COIOMMU_BATCH) {
-			st = coiommu_state(ram, idx + run, false, inst);
-			if (!st || !(*st & COIOMMU_PS_PINNED))
-				break;
+		for (g = first; g < lim; g++) {
+			u8 *st = &c->state[g % COIOMMU_CHUNK_PAGES];
+
+			if (!(*st & COIOMMU_PS_PINNED))
+				continue;
 			if (undo && (*st & COIOMMU_PS_NEW)) {
-				run++;
+				inst->rel_gfns[nr++] = g;
+				if (nr == COIOMMU_BATCH) {
+					coiommu_unpin_gfns(inst, inst->rel_gfns,
+							   nr, COIOMMU_UNPIN_VMM,
+							   COIOMMU_CTX_NORMAL);
+					nr = 0;
+					c = coiommu_chunk(inst, g);
+					if (!c)
+						break;
+				}
 				continue;
 			}
-			if (run)
-				break;
 			*st &= ~COIOMMU_PS_NEW;
-			if (!undo) {
-				if ((flags & COIOMMU_PS_HELD) &&
-				    !(*st & COIOMMU_PS_HELD))
-					inst->stats.nr_held++;
-				*st |= flags;
-			}
-			break;
+			if (undo)
+				continue;
+			if ((flags & COIOMMU_PS_HELD) &&
+			    !(*st & COIOMMU_PS_HELD))
+				inst->stats.nr_held++;
+			*st |= flags;
 		}
-		if (run)
-			unpin_run(inst, ram, idx, run, COIOMMU_UNPIN_VMM);
-		gfn += max(run, 1UL);
 	}
+	if (nr)
+		coiommu_unpin_gfns(inst, inst->rel_gfns, nr, COIOMMU_UNPIN_VMM,
+				   COIOMMU_CTX_NORMAL);
+}
+
+/* Pages from @gfn, at most @lim, that are (@pinned) or are not pinned. */
+static unsigned long run_of(struct coiommu_instance *inst, u64 gfn, u64 lim,
+			    bool pinned)
+{
+	struct coiommu_chunk *c = NULL;
+	unsigned long run;
+
+	for (run = 0; run < lim; run++) {
+		u64 g = gfn + run;
+		bool p;
+
+		if (!c || !(g % COIOMMU_CHUNK_PAGES))
+			c = coiommu_chunk(inst, g);
+		p = c && (c->state[g % COIOMMU_CHUNK_PAGES] &
+			  COIOMMU_PS_PINNED);
+		if (p != pinned)
+			break;
+	}
+	return run;
 }
 
 /**
@@ -314,7 +433,8 @@ static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
  * @flags: state bits to set on every page of the range on success
  * @all_or_nothing: on failure, release the pages this call pinned
  *
- * Pages already pinned are left as they are. Return: 0 or -errno.
+ * Pages already pinned are left as they are. Each run is resolved to its
+ * region once. Return: 0 or -errno.
  */
 long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		 u8 flags, bool all_or_nothing)
@@ -324,6 +444,7 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 	u64 done = 0;
 	long ret = 0;
 
+	lockdep_assert_held(&inst->lock);
 	if (list_empty(&inst->domains))
 		return -ENODEV;
 	if (!own && !mmget_not_zero(inst->mm))
@@ -331,18 +452,18 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 
 	while (done < npages) {
 		struct coiommu_ram *ram = coiommu_find_ram(inst, gfn + done);
-		u64 idx = gfn + done - ram->gfn;
-		u64 lim = min(npages - done, ram->npages - idx);
-		unsigned long run = 0;
+		u64 lim = min(npages - done, ram->gfn + ram->npages -
+			      (gfn + done));
+		unsigned long run;
 
-		while (run < lim && run < COIOMMU_BATCH &&
-		       !page_pinned(inst, ram, idx + run))
-			run++;
-		if (!run) {
-			done++;
+		run = run_of(inst, gfn + done, lim, true);
+		if (run) {
+			done += run;
 			continue;
 		}
-		ret = pin_run(inst, ram, idx, run);
+		run = run_of(inst, gfn + done, min_t(u64, lim, COIOMMU_BATCH),
+			     false);
+		ret = pin_run(inst, ram, gfn + done, run);
 		if (ret)
 			break;
 		done += run;
@@ -350,6 +471,7 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			ret = -EINTR;
 			break;
 		}
+		cond_resched();
 	}
 	pin_finish(inst, gfn, npages, flags, ret && all_or_nothing);
 	if (!own)
@@ -357,56 +479,135 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 	return ret;
 }
 
-/* Unmap from @dom the pinned pages of @ram below page index @upto. */
-static void unmap_ram(struct coiommu_instance *inst, struct coiommu_domain *dom,
-		      struct coiommu_ram *ram, u64 upto)
+/* Unmap from @dom the pinned pages below @upto that we mapped there. */
+static void unmap_below(struct coiommu_instance *inst,
+			struct coiommu_domain *dom, u64 upto)
 {
-	u64 idx;
+	struct iommu_iotlb_gather gather;
+	struct coiommu_chunk *c;
+	unsigned long ci;
+	unsigned int k;
 
-	for (idx = 0; idx < upto; idx++)
-		if (page_pinned(inst, ram, idx))
-			iommu_unmap(dom->domain, gfn_iova(ram->gfn + idx),
-				    PAGE_SIZE);
+	iommu_iotlb_gather_init(&gather);
+	xa_for_each(&inst->index, ci, c) {
+		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
+			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
+
+			if (g >= upto)
+				goto out;
+			if (c->state[k] & COIOMMU_PS_PINNED)
+				unmap_ours(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]),
+					   &gather);
+		}
+	}
+out:
+	iommu_iotlb_sync(dom->domain, &gather);
 }
 
 /*
  * Map every pinned page into @dom, a domain not yet on the instance's
- * list, reading the physical pages from a domain that is. All or nothing.
+ * list, from the record. All or nothing.
  */
 int coiommu_map_pinned(struct coiommu_instance *inst,
 		       struct coiommu_domain *dom)
 {
-	struct coiommu_domain *src;
-	unsigned int r;
-	u64 idx;
+	struct coiommu_chunk *c;
+	unsigned long ci;
+	unsigned int k;
+	u64 g;
 	int ret;
 
-	if (!inst->stats.pinned)
-		return 0;
-	src = list_first_entry(&inst->domains, struct coiommu_domain, node);
-	for (r = 0; r < inst->nr_ram; r++) {
-		struct coiommu_ram *ram = &inst->ram[r];
-
-		for (idx = 0; idx < ram->npages; idx++) {
-			u64 iova = gfn_iova(ram->gfn + idx);
-			phys_addr_t phys;
-
-			if (!ram->chunks[idx / COIOMMU_CHUNK_PAGES]) {
-				idx |= COIOMMU_CHUNK_PAGES - 1;
+	lockdep_assert_held(&inst->lock);
+	xa_for_each(&inst->index, ci, c) {
+		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
+			g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
+			if (!(c->state[k] & COIOMMU_PS_PINNED))
 				continue;
-			}
-			if (!page_pinned(inst, ram, idx))
+			ret = map_in(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]));
+			if (ret)
+				goto unwind;
+		}
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			g = (u64)(ci + 1) * COIOMMU_CHUNK_PAGES;
+			goto unwind;
+		}
+		cond_resched();
+	}
+	return 0;
+unwind:
+	unmap_below(inst, dom, g);
+	return ret;
+}
+
+/*
+ * A page whose entry in a domain was not ours: take it off the domains
+ * where it still is ours, out of the index, and leak its pin.
+ */
+static void leak_page(struct coiommu_instance *inst, u64 gfn)
+{
+	struct coiommu_chunk *c = coiommu_chunk(inst, gfn);
+	unsigned int k = gfn % COIOMMU_CHUNK_PAGES;
+	struct iommu_iotlb_gather gather;
+	struct coiommu_domain *dom;
+
+	list_for_each_entry(dom, &inst->domains, node) {
+		iommu_iotlb_gather_init(&gather);
+		unmap_ours(dom, gfn_iova(gfn), PFN_PHYS(c->pfn[k]), &gather);
+		iommu_iotlb_sync(dom->domain, &gather);
+	}
+	report_mismatch(inst, gfn);
+	drop_state(inst, &c->state[k]);
+	coiommu_chunk_put(inst, gfn);
+	inst->stats.pinned--;
+	coiommu_account(inst, -1);
+}
+
+/*
+ * Take every pinned page off @dom, which is leaving (its last device is
+ * removed): our entries are unmapped; a page whose entry there is not ours
+ * any more is leaked (leak_page()), since someone may have released its
+ * pin. @dom is off the instance's list already.
+ */
+void coiommu_unmap_domain(struct coiommu_instance *inst,
+			  struct coiommu_domain *dom)
+{
+	struct iommu_iotlb_gather gather;
+	struct coiommu_chunk *c;
+	unsigned long ci;
+	unsigned int k;
+	bool bad = false;
+
+	lockdep_assert_held(&inst->lock);
+	iommu_iotlb_gather_init(&gather);
+	xa_for_each(&inst->index, ci, c) {
+		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
+			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
+
+			if (!(c->state[k] & COIOMMU_PS_PINNED) ||
+			    unmap_ours(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]),
+				       &gather))
 				continue;
-			phys = iommu_iova_to_phys(src->domain, iova);
-			ret = map_in(dom, iova, phys);
-			if (ret) {
-				unmap_ram(inst, dom, ram, idx);
-				while (r--)
-					unmap_ram(inst, dom, &inst->ram[r],
-						  inst->ram[r].npages);
-				return ret;
+			/* NEW is free outside coiommu_pin(): a mark here. */
+			c->state[k] |= COIOMMU_PS_NEW;
+			bad = true;
+		}
+		cond_resched();
+	}
+	iommu_iotlb_sync(dom->domain, &gather);
+
+	xa_for_each(&inst->index, ci, c) {
+		if (!bad)
+			break;
+		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
+			/* May free c: the last page we look at in it. */
+			if (c->state[k] & COIOMMU_PS_NEW) {
+				c->state[k] &= ~COIOMMU_PS_NEW;
+				leak_page(inst, (u64)ci * COIOMMU_CHUNK_PAGES + k);
+				c = coiommu_chunk(inst, (u64)ci * COIOMMU_CHUNK_PAGES);
+				if (!c)
+					break;
 			}
 		}
 	}
-	return 0;
 }

@@ -14,7 +14,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
 #include <linux/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 
 #include <linux/coiommu.h>
@@ -24,7 +26,6 @@
 #include "trace.h"
 
 #define REQ_BATCH		BIT_ULL(63)
-#define REQ_MAX_BATCH		BIT(16)	/* pages in one batch request */
 
 struct batch_hdr {
 	u16 bdf;
@@ -32,7 +33,7 @@ struct batch_hdr {
 	u64 nr_pages;
 };
 
-int coiommu_command(struct coiommu_instance *inst, void __user *arg)
+long coiommu_command(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_command args;
 	int ret;
@@ -40,9 +41,10 @@ int coiommu_command(struct coiommu_instance *inst, void __user *arg)
 	ret = coiommu_copy_args(&args, sizeof(args), arg);
 	if (ret)
 		return ret;
-	if (args.flags)
+	if (args.flags & ~COIOMMU_COMMAND_NEW_ROOT)
 		return -EINVAL;
-	if (args.cmd != COIOMMU_CMD_ACTIVATE && (args.dtt_root || args.dtt_level))
+	if (args.cmd != COIOMMU_CMD_ACTIVATE &&
+	    (args.dtt_root || args.dtt_level || args.flags))
 		return -EINVAL;
 
 	switch (args.cmd) {
@@ -53,12 +55,24 @@ int coiommu_command(struct coiommu_instance *inst, void __user *arg)
 		if (args.dtt_root >= COIOMMU_MAX_GPA ||
 		    coiommu_check_ram(inst, args.dtt_root >> PAGE_SHIFT, 1))
 			return -ERANGE;
+		/*
+		 * The root of an activation that DEACTIVATE ended may be a
+		 * page the guest has freed and reused since (a driver unbound
+		 * and probed again): not walked again unless the VMM tells
+		 * us the guest wrote it anew.
+		 */
+		if (!inst->active && args.dtt_root == inst->stale_root &&
+		    !(args.flags & COIOMMU_COMMAND_NEW_ROOT))
+			return -ESTALE;
 		inst->dtt_root = args.dtt_root;
 		inst->dtt_level = args.dtt_level;
+		inst->stale_root = 0;
 		inst->active = true;
 		coiommu_schedule_scan(inst);
 		return 0;
 	case COIOMMU_CMD_DEACTIVATE:
+		if (inst->active)
+			inst->stale_root = inst->dtt_root;
 		inst->active = false;
 		return 0;
 	case COIOMMU_CMD_PARK:
@@ -124,6 +138,13 @@ static int dtt_read(struct coiommu_instance *inst, u64 gpa, u64 *val,
 		return -ENOENT;
 	if (!remote)
 		return get_user(*val, (u64 __user *)hva) ? -EFAULT : 0;
+	/* From reclaim: no hugetlb faults (see cursor_load() in unpin.c). */
+	if (gup_flags & FOLL_NOFAULT) {
+		struct vm_area_struct *vma = vma_lookup(inst->mm, hva);
+
+		if (!vma || is_vm_hugetlb_page(vma))
+			return -EFAULT;
+	}
 	if (coiommu_get_user_pages_remote(inst->mm, hva, 1, gup_flags, &page,
 					  NULL) != 1)
 		return -EFAULT;
@@ -275,6 +296,14 @@ static void find_leaves(struct coiommu_instance *inst, const u64 *gfns,
 	}
 }
 
+/*
+ * A batch of any length, as the deployed device serves them: the guest
+ * driver puts every unpinned page of one DMA mapping into one batch. The
+ * list is read and served COIOMMU_BATCH entries at a time, with the lock
+ * dropped in between so that other vCPUs are served meanwhile; it ends
+ * where the list leaves guest RAM. A hostile length only costs the time
+ * of the vCPU that asked, and a fatal signal ends it.
+ */
 static int serve_batch(struct coiommu_instance *inst, u64 gpa)
 {
 	struct batch_hdr hdr;
@@ -285,18 +314,19 @@ static int serve_batch(struct coiommu_instance *inst, u64 gpa)
 		return -EFAULT;
 	if (!is_endpoint(inst, hdr.bdf))
 		return -ENODEV;
-	if (hdr.nr_pages > REQ_MAX_BATCH)
-		return -E2BIG;
-	/* The whole list must be guest RAM before any of it is used. */
 	gpa += sizeof(hdr);
-	if (hdr.nr_pages &&
-	    coiommu_check_ram(inst, gpa >> PAGE_SHIFT,
-			      ((gpa + hdr.nr_pages * sizeof(u64) - 1) >> PAGE_SHIFT) -
-			      (gpa >> PAGE_SHIFT) + 1))
-		return -EFAULT;
 
 	for (done = 0; done < hdr.nr_pages; done += n) {
 		n = min_t(u64, hdr.nr_pages - done, COIOMMU_BATCH);
+		if (done) {
+			mutex_unlock(&inst->lock);
+			cond_resched();
+			mutex_lock(&inst->lock);
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			if (!inst->active || !is_endpoint(inst, hdr.bdf))
+				return -ENODEV;
+		}
 		if (guest_read(inst, gpa + done * sizeof(u64), inst->req_gfns,
 			       n * sizeof(u64)))
 			return -EFAULT;

@@ -26,6 +26,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -100,6 +101,18 @@ static void cursor_load(struct dtt_cursor *c, u64 gfn)
 	if (!table)
 		return;
 	hva = coiommu_gpa_to_hva(c->inst, table, PAGE_SIZE);
+	/*
+	 * In 6.1, FOLL_NOFAULT does not keep follow_hugetlb_page() from
+	 * faulting: from reclaim, a table in hugetlb memory is left alone.
+	 */
+	if (c->gup_flags & FOLL_NOFAULT) {
+		struct vm_area_struct *vma = vma_lookup(c->inst->mm, hva);
+
+		if (!vma || is_vm_hugetlb_page(vma)) {
+			c->unreadable = true;
+			return;
+		}
+	}
 	if (coiommu_get_user_pages_remote(c->inst->mm, hva, 1,
 					  FOLL_WRITE | c->gup_flags,
 					  &c->page, NULL) != 1) {
@@ -150,20 +163,6 @@ static enum verdict judge(struct dtt_cursor *c, u64 gfn, bool force)
 	return BUSY;
 }
 
-/* Release @n GFNs, consecutive ones together. */
-static void release_gfns(struct coiommu_instance *inst, const u64 *gfns,
-			 unsigned int n, enum coiommu_cause cause)
-{
-	unsigned int i = 0, j;
-
-	while (i < n) {
-		for (j = i + 1; j < n && gfns[j] == gfns[j - 1] + 1;)
-			j++;
-		coiommu_unpin(inst, gfns[i], j - i, cause);
-		i = j;
-	}
-}
-
 /* Busy once more: age it, and move it to the old generation in time. */
 static void age_page(struct coiommu_instance *inst, u8 *st)
 {
@@ -185,6 +184,13 @@ static bool old_gen_turn(struct coiommu_instance *inst)
 	return !(inst->sweeps % inst->old_every);
 }
 
+/* The shrinker has no room left to hand pages over to release_work. */
+static bool reclaim_full(struct coiommu_instance *inst, enum coiommu_ctx ctx)
+{
+	return ctx == COIOMMU_CTX_RECLAIM &&
+	       inst->nr_reclaimed >= COIOMMU_BATCH;
+}
+
 static bool scan_allowed(struct coiommu_instance *inst)
 {
 	return inst->active && !inst->parked &&
@@ -192,32 +198,36 @@ static bool scan_allowed(struct coiommu_instance *inst)
 }
 
 /*
- * One step of a pass: walk pinned pages from the cursor, judge them, and
- * release the idle ones, at most COIOMMU_BATCH of them, looking at no
+ * One step of a pass: walk the index from the cursor, judge the pinned
+ * pages, and release the idle ones, at most @room of them, looking at no
  * more than COIOMMU_SCAN_STEP page indexes so that the locks are dropped
  * often. Returns false when the pass should stop (budget spent, a sweep
- * completed, lock busy).
+ * completed, lock busy, no room left).
  *
  * This loop is the unpinner's whole cost per page: the index is walked
- * chunk by chunk, the state bytes read in place.
+ * chunk by chunk, the state bytes read in place, and only chunks that
+ * hold pinned pages exist.
  */
-static bool scan_step(struct coiommu_instance *inst, bool reclaim,
+static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 		      unsigned long budget, unsigned long *scanned,
-		      unsigned long *released, u64 end_sweep)
+		      unsigned long *released, u64 end_sweep, unsigned int room)
 {
+	bool reclaim = ctx == COIOMMU_CTX_RECLAIM;
 	struct dtt_cursor c = {
 		.inst = inst,
 		.gup_flags = reclaim ? FOLL_NOFAULT : 0,
 	};
 	enum coiommu_cause cause = reclaim ? COIOMMU_UNPIN_SHRINKER :
 					     COIOMMU_UNPIN_LAZY;
-	unsigned int r = inst->scan_ram, nr = 0;
+	unsigned long ci = inst->scan_gfn / COIOMMU_CHUNK_PAGES;
+	unsigned int off = inst->scan_gfn % COIOMMU_CHUNK_PAGES;
+	unsigned int nr = 0;
 	unsigned long looked = 0;
-	u64 idx = inst->scan_idx;
 	bool more = true;
 	/* Under pressure every generation is fair game. */
 	bool old_turn = reclaim || old_gen_turn(inst);
 
+	room = min_t(unsigned int, room, COIOMMU_BATCH);
 	if (reclaim) {
 		if (!mmap_read_trylock(inst->mm))
 			return false;
@@ -225,41 +235,34 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 		mmap_read_lock(inst->mm);
 	}
 
-	while (nr < COIOMMU_BATCH) {
+	while (nr < room) {
 		struct coiommu_chunk *chunk;
-		struct coiommu_ram *ram;
-		u64 lim;
+		unsigned long found = ci;
 
-		if (inst->sweeps >= end_sweep) {
+		if (inst->sweeps >= end_sweep || xa_empty(&inst->index)) {
 			more = false;
 			break;
 		}
-		if (r >= inst->nr_ram) {
-			r = 0;
-			idx = 0;
+		chunk = xa_find(&inst->index, &found, ULONG_MAX, XA_PRESENT);
+		if (!chunk) {
+			/* Past the last pinned page: a sweep is complete. */
+			ci = 0;
+			off = 0;
 			inst->sweeps++;
 			old_turn = reclaim || old_gen_turn(inst);
 			continue;
 		}
-		ram = &inst->ram[r];
-		if (idx >= ram->npages) {
-			r++;
-			idx = 0;
-			continue;
+		if (found != ci) {
+			ci = found;
+			off = 0;
 		}
 		if (looked >= COIOMMU_SCAN_STEP)
 			break;
-		lim = min_t(u64, round_down(idx, COIOMMU_CHUNK_PAGES) +
-				 COIOMMU_CHUNK_PAGES, ram->npages);
-		looked += lim - idx;
-		chunk = ram->chunks[idx / COIOMMU_CHUNK_PAGES];
-		if (!chunk) {
-			idx = lim;
-			continue;
-		}
-		for (; idx < lim && nr < COIOMMU_BATCH; idx++) {
-			u8 *st = &chunk->state[idx % COIOMMU_CHUNK_PAGES];
+		looked += COIOMMU_CHUNK_PAGES - off;
+		for (; off < COIOMMU_CHUNK_PAGES && nr < room; off++) {
+			u8 *st = &chunk->state[off];
 			u8 s = *st;
+			u64 gfn = (u64)ci * COIOMMU_CHUNK_PAGES + off;
 
 			if (!(s & COIOMMU_PS_PINNED) || (s & COIOMMU_PS_HELD) ||
 			    ((s & COIOMMU_PS_OLD) && !old_turn))
@@ -278,9 +281,9 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 				goto out;
 			}
 			(*scanned)++;
-			switch (judge(&c, ram->gfn + idx, false)) {
+			switch (judge(&c, gfn, false)) {
 			case RELEASE:
-				inst->req_gfns[nr++] = ram->gfn + idx;
+				inst->req_gfns[nr++] = gfn;
 				break;
 			case BUSY:
 				age_page(inst, st);
@@ -289,37 +292,44 @@ static bool scan_step(struct coiommu_instance *inst, bool reclaim,
 				break;
 			}
 		}
+		if (off == COIOMMU_CHUNK_PAGES) {
+			ci++;
+			off = 0;
+		}
 	}
 out:
-	inst->scan_ram = r;
-	inst->scan_idx = idx;
+	inst->scan_gfn = (u64)ci * COIOMMU_CHUNK_PAGES + off;
 	cursor_put(&c);
 	mmap_read_unlock(inst->mm);
 
-	release_gfns(inst, inst->req_gfns, nr, cause);
-	*released += nr;
-	return more;
+	if (nr)
+		*released += coiommu_unpin_gfns(inst, inst->req_gfns, nr, cause,
+						ctx);
+	return more && !reclaim_full(inst, ctx);
 }
 
 /*
  * A pass over at most @budget pinned pages, and at most one sweep. The
  * instance is locked; outside reclaim the lock is dropped between steps
- * so that vCPUs are not held up.
+ * so that vCPUs are not held up. From reclaim, the pages it releases
+ * wait in inst->reclaimed for coiommu_release_reclaimed().
  */
 static unsigned long scan_pass(struct coiommu_instance *inst,
-			       unsigned long budget, bool reclaim)
+			       unsigned long budget, enum coiommu_ctx ctx)
 {
+	bool reclaim = ctx == COIOMMU_CTX_RECLAIM;
 	unsigned long scanned = 0, released = 0;
 	/* A pass ends where a sweep does, so sweeps are whole. */
 	u64 end_sweep = inst->sweeps + 1;
 	bool old_turn = old_gen_turn(inst);
 	u64 start = ktime_get_ns();
 
-	if (!scan_allowed(inst) || !mmget_not_zero(inst->mm))
+	if (!scan_allowed(inst) || reclaim_full(inst, ctx) ||
+	    !mmget_not_zero(inst->mm))
 		return 0;
-	inst->in_reclaim = reclaim;
-	while (scan_step(inst, reclaim, budget, &scanned, &released,
-			 end_sweep)) {
+	while (scan_step(inst, ctx, budget, &scanned, &released, end_sweep,
+			 reclaim ? COIOMMU_BATCH - inst->nr_reclaimed :
+				   COIOMMU_BATCH)) {
 		if (reclaim)
 			continue;
 		mutex_unlock(&inst->lock);
@@ -328,8 +338,11 @@ static unsigned long scan_pass(struct coiommu_instance *inst,
 		if (!scan_allowed(inst))
 			break;
 	}
-	inst->in_reclaim = false;
-	mmput(inst->mm);
+	/* The last reference may not be dropped in reclaim: exit_mmap(). */
+	if (reclaim)
+		mmput_async(inst->mm);
+	else
+		mmput(inst->mm);
 	/* Under reclaim a busy mmap_lock may have stopped it at once. */
 	if (reclaim && !scanned)
 		return released;
@@ -356,7 +369,7 @@ void coiommu_scan_work(struct work_struct *work)
 	mutex_lock(&inst->lock);
 	/* Turned off (period 0) since this pass was queued: no pass. */
 	if (inst->period_ms) {
-		scan_pass(inst, inst->pass_pages, false);
+		scan_pass(inst, inst->pass_pages, COIOMMU_CTX_NORMAL);
 		if (inst->active)
 			queue_delayed_work(system_unbound_wq, &inst->scan_work,
 					   msecs_to_jiffies(inst->period_ms));
@@ -364,26 +377,37 @@ void coiommu_scan_work(struct work_struct *work)
 	mutex_unlock(&inst->lock);
 }
 
-/* Return the locked_vm the shrinker could not return at once. */
-static void coiommu_uncharge_work(struct work_struct *work)
+/*
+ * Unpin, dirty and uncharge the pages the shrinker took off the IOMMU:
+ * what reclaim must not do itself (folio locks, mmap_lock).
+ */
+void coiommu_release_reclaimed(struct coiommu_instance *inst)
+{
+	lockdep_assert_held(&inst->lock);
+	unpin_user_pages_dirty_lock(inst->reclaimed, inst->nr_reclaimed, true);
+	inst->nr_reclaimed = 0;
+	coiommu_account(inst, -(long)inst->reclaim_uncharge);
+	inst->reclaim_uncharge = 0;
+}
+
+static void coiommu_release_work(struct work_struct *work)
 {
 	struct coiommu_instance *inst =
-		container_of(work, struct coiommu_instance, uncharge_work);
+		container_of(work, struct coiommu_instance, release_work);
 
 	mutex_lock(&inst->lock);
-	coiommu_account(inst, 0);
+	coiommu_release_reclaimed(inst);
 	mutex_unlock(&inst->lock);
 }
 
 void coiommu_unpin_init(struct coiommu_instance *inst)
 {
 	INIT_DELAYED_WORK(&inst->scan_work, coiommu_scan_work);
-	INIT_WORK(&inst->uncharge_work, coiommu_uncharge_work);
+	INIT_WORK(&inst->release_work, coiommu_release_work);
 	inst->period_ms = READ_ONCE(unpin_period_ms);
 	inst->old_every = clamp_val(READ_ONCE(unpin_old_every), 1,
 				    COIOMMU_MAX_OLD_EVERY);
 	inst->pass_pages = max(READ_ONCE(unpin_pass_pages), 1U);
-	atomic_long_set(&inst->uncharge_pending, 0);
 }
 
 int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
@@ -417,80 +441,100 @@ int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 	return 0;
 }
 
-#define RANGE_STEP	COIOMMU_BATCH	/* pages judged per mmap_lock hold */
-
-/*
- * Judge up to RANGE_STEP pinned pages of [gfn, gfn + n), dropping the
- * VMM's hold; fills inst->req_gfns with those to release and @bits with
- * those kept for the guest (it maps them, or it has parked the unpinner,
- * or the VMM is gone). Returns how many to release.
- */
-static unsigned int judge_range(struct coiommu_instance *inst, u64 gfn,
-				unsigned int n, bool force, bool have_mm,
-				unsigned long *bits, u64 *nr_busy)
+/* Set bits @pos + i of the user's bitmap for the bits i of @mask. */
+static int set_busy_bits(unsigned long __user *busy, u64 pos, u64 mask)
 {
-	struct dtt_cursor c = { .inst = inst };
-	unsigned int i, nr = 0;
+	while (mask) {
+		u64 bit = pos + __ffs64(mask);
+		unsigned long __user *w = busy + bit / BITS_PER_LONG;
+		unsigned long v;
 
-	if (have_mm)
-		mmap_read_lock(inst->mm);
-	for (i = 0; i < n; i++) {
-		u8 *st = coiommu_page_state(inst, gfn + i);
-		enum verdict v = RELEASE;
-
-		if (!st)
-			continue;
-		if (*st & COIOMMU_PS_HELD) {
-			*st &= ~COIOMMU_PS_HELD;
-			inst->stats.nr_held--;
-		}
-		/* Parked: the guest may be freeing DTT pages; hands off. */
-		if (inst->active)
-			v = have_mm && !inst->parked ?
-			    judge(&c, gfn + i, force) : BUSY;
-		if (v == RELEASE)
-			inst->req_gfns[nr++] = gfn + i;
-		if (v != RELEASE && force) {
-			__set_bit(i, bits);
-			(*nr_busy)++;
-		}
+		if (get_user(v, w) ||
+		    put_user(v | BIT(bit % BITS_PER_LONG), w))
+			return -EFAULT;
+		mask &= mask - 1;
 	}
-	cursor_put(&c);
-	if (have_mm)
-		mmap_read_unlock(inst->mm);
-	return nr;
+	return 0;
 }
 
 /*
  * Drop the VMM's hold on the pinned pages of [gfn, gfn + npages), all
  * guest RAM, and release those the rule allows (all of them while the
- * guest has not activated the device). With @busy, pages kept because the
- * guest maps them are reported there, one bit per page of the range;
- * user memory is written only with mmap_lock dropped.
+ * guest has not activated the device). With @force (COIOMMU_FORCE_UNPIN)
+ * recently accessed pages the guest does not map are released too, and
+ * pages kept for the guest (it maps them, or it has parked the unpinner,
+ * or the VMM is gone) are counted in @nr_busy and, with @busy, reported
+ * there, one bit per page of the range. Walks the index, not the range:
+ * the cost follows the pinned pages. User memory is written only with
+ * mmap_lock dropped.
  */
 static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			bool force, enum coiommu_cause cause,
 			unsigned long __user *busy, u64 *nr_busy)
 {
-	DECLARE_BITMAP(bits, RANGE_STEP);
 	bool have_mm = inst->active && mmget_not_zero(inst->mm);
+	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
+	unsigned long last = (gfn + npages - 1) / COIOMMU_CHUNK_PAGES;
+	struct dtt_cursor c = { .inst = inst };
 	long released = 0;
-	u64 done;
+	unsigned int nr = 0;
 
 	*nr_busy = 0;
-	for (done = 0; done < npages; done += RANGE_STEP) {
-		unsigned int n = min_t(u64, npages - done, RANGE_STEP);
-		unsigned int nr;
+	for (;;) {
+		struct coiommu_chunk *chunk;
+		u64 g, first, lim, busy_mask = 0;
 
-		bitmap_zero(bits, RANGE_STEP);
-		nr = judge_range(inst, gfn + done, n, force, have_mm, bits,
-				 nr_busy);
-		release_gfns(inst, inst->req_gfns, nr, cause);
-		released += nr;
-		if (busy && copy_to_user(busy + done / BITS_PER_LONG, bits,
-					 BITS_TO_LONGS(n) * sizeof(long)))
+		chunk = xa_find(&inst->index, &ci, last, XA_PRESENT);
+		if (!chunk)
+			break;
+		first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
+		lim = min_t(u64, gfn + npages,
+			    (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
+		if (have_mm)
+			mmap_read_lock(inst->mm);
+		for (g = first; g < lim; g++) {
+			u8 *st = &chunk->state[g % COIOMMU_CHUNK_PAGES];
+			enum verdict v = RELEASE;
+
+			if (!(*st & COIOMMU_PS_PINNED))
+				continue;
+			if (*st & COIOMMU_PS_HELD) {
+				*st &= ~COIOMMU_PS_HELD;
+				inst->stats.nr_held--;
+			}
+			/* Parked: the guest may be freeing DTT pages. */
+			if (inst->active)
+				v = have_mm && !inst->parked ?
+				    judge(&c, g, force) : BUSY;
+			if (v == RELEASE) {
+				inst->rel_gfns[nr++] = g;
+				continue;
+			}
+			if (!force)
+				continue;
+			(*nr_busy)++;
+			busy_mask |= BIT_ULL(g - first);
+		}
+		cursor_put(&c);
+		if (have_mm)
+			mmap_read_unlock(inst->mm);
+		if (busy && busy_mask && set_busy_bits(busy, first - gfn,
+						       busy_mask))
 			busy = NULL;	/* checked writable before */
+		/* A chunk is 64 pages: room for one more before the batch. */
+		if (nr > COIOMMU_BATCH - COIOMMU_CHUNK_PAGES) {
+			released += coiommu_unpin_gfns(inst, inst->rel_gfns, nr,
+						       cause, COIOMMU_CTX_NORMAL);
+			nr = 0;
+		}
+		if (ci == last)
+			break;
+		ci++;
+		cond_resched();
 	}
+	if (nr)
+		released += coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
+					       COIOMMU_CTX_NORMAL);
 	if (have_mm)
 		mmput(inst->mm);
 	return released;
@@ -505,7 +549,7 @@ long coiommu_vmm_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages)
 	return 0;
 }
 
-int coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg)
+long coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_force_unpin args;
 	unsigned long __user *busy;
@@ -560,6 +604,13 @@ void coiommu_instance_list_del(struct coiommu_instance *inst)
 	mutex_unlock(&coiommu_instances_lock);
 }
 
+/*
+ * What the shrinker could release: pinned pages that are neither held by
+ * the VMM nor known to be busy (the old generation: found busy old_every
+ * passes in a row), of instances whose unpinner may run. A page found
+ * busy once is still counted: the guest may have unmapped it since, and
+ * only a count lets the shrinker look again. A lockless estimate.
+ */
 static unsigned long coiommu_shrink_count(struct shrinker *s,
 					  struct shrink_control *sc)
 {
@@ -570,34 +621,47 @@ static unsigned long coiommu_shrink_count(struct shrinker *s,
 		return 0;
 	list_for_each_entry(inst, &coiommu_instances, node) {
 		u64 pinned = READ_ONCE(inst->stats.pinned);
-		u64 held = READ_ONCE(inst->stats.nr_held);
+		u64 kept = READ_ONCE(inst->stats.nr_held) +
+			   READ_ONCE(inst->stats.nr_old);
 
 		if (READ_ONCE(inst->active) && !READ_ONCE(inst->parked) &&
-		    pinned > held)
-			n += pinned - held;
+		    pinned > kept)
+			n += pinned - kept;
 	}
 	mutex_unlock(&coiommu_instances_lock);
 	return n;
 }
 
+/*
+ * In reclaim we only judge, unmap and collect: the pages go to each
+ * instance's release_work, which unpins (folio locks), dirties and
+ * uncharges (mmap_lock) them outside reclaim.
+ */
 static unsigned long coiommu_shrink_scan(struct shrinker *s,
 					 struct shrink_control *sc)
 {
 	struct coiommu_instance *inst;
 	unsigned long freed = 0;
 
-	/* We sleep on locks and flush IOTLBs: only where reclaim may. */
-	if (!(sc->gfp_mask & __GFP_DIRECT_RECLAIM) ||
+	/*
+	 * We wait for nothing but take locks other reclaimers may hold and
+	 * flush IOTLBs: only where reclaim may enter the filesystem, and
+	 * may sleep.
+	 */
+	if (!(sc->gfp_mask & __GFP_FS) ||
+	    !(sc->gfp_mask & __GFP_DIRECT_RECLAIM) ||
 	    !mutex_trylock(&coiommu_instances_lock))
 		return SHRINK_STOP;
 	list_for_each_entry(inst, &coiommu_instances, node) {
+		unsigned long n;
+
 		if (!mutex_trylock(&inst->lock))
 			continue;
-		freed += scan_pass(inst, sc->nr_to_scan, true);
+		n = scan_pass(inst, sc->nr_to_scan, COIOMMU_CTX_RECLAIM);
+		if (inst->nr_reclaimed)
+			queue_work(system_unbound_wq, &inst->release_work);
 		mutex_unlock(&inst->lock);
-		/* locked_vm the shrinker could not return at once. */
-		if (atomic_long_read(&inst->uncharge_pending))
-			queue_work(system_unbound_wq, &inst->uncharge_work);
+		freed += n;
 	}
 	mutex_unlock(&coiommu_instances_lock);
 	return freed;

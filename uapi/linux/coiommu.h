@@ -334,9 +334,16 @@ struct coiommu_doorbell {
  * what is pinned: only COIOMMU_UNPIN_RANGE or closing the instance
  * releases those pages then. UNPARK without a PARK fails.
  *
- * Errors: -EINVAL (argsz, flags, unknown command, bad level, unaligned
- * root, non-zero root/level for other commands, UNPARK below 0), -ERANGE
- * (root outside guest RAM), -EPERM.
+ * After DEACTIVATE, an ACTIVATE with the root of the activation it ended
+ * fails with -ESTALE unless @flags has COIOMMU_COMMAND_NEW_ROOT: the
+ * guest may have freed that table and reused its page (a guest driver
+ * unbound and probed again). A VMM sets the flag only when the guest
+ * wrote dtt_root again since its DEACTIVATE (the register is write-once
+ * per activation, Documentation/guest-abi.rst).
+ *
+ * Errors: -EINVAL (argsz, unknown flags, unknown command, bad level,
+ * unaligned root, non-zero root/level/flags for other commands, UNPARK
+ * below 0), -ERANGE (root outside guest RAM), -ESTALE (above), -EPERM.
  */
 struct coiommu_command {
 	__u32 argsz;
@@ -345,6 +352,8 @@ struct coiommu_command {
 	__u32 dtt_level;
 	__u64 dtt_root;
 };
+
+#define COIOMMU_COMMAND_NEW_ROOT	_BITUL(0)	/* with ACTIVATE */
 
 #define COIOMMU_COMMAND		_IO(COIOMMU_TYPE, COIOMMU_BASE + 8)
 
