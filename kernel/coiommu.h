@@ -14,6 +14,8 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+#include <linux/coiommu_guest.h>
+
 struct eventfd_ctx;
 struct file;
 struct iommu_domain;
@@ -55,18 +57,9 @@ enum coiommu_cause {
 
 #define COIOMMU_LAT_BUCKETS	16
 
-/* Guest-visible ABI: the DMA Tracking Table. */
-#define DTT_MAPCOUNT		GENMASK(15, 0)
-#define DTT_ACCESSED		BIT(30)
-#define DTT_PINNED		BIT(31)
-#define DTT_PRESENT		BIT_ULL(0)
-#define DTT_ADDR_MASK		GENMASK_ULL(51, 12)
-#define DTT_LEAF_BITS		10	/* 1024 u32 per leaf table */
-#define DTT_UPPER_BITS		9	/* 512 u64 per upper table */
-
 static inline unsigned int dtt_leaf_index(u64 gfn)
 {
-	return gfn & (BIT(DTT_LEAF_BITS) - 1);
+	return gfn & (BIT(COIOMMU_DTT_LEAF_BITS) - 1);
 }
 
 /**

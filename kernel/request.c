@@ -25,14 +25,6 @@
 #include "compat.h"
 #include "trace.h"
 
-#define REQ_BATCH		BIT_ULL(63)
-
-struct batch_hdr {
-	u16 bdf;
-	u16 pad[3];
-	u64 nr_pages;
-};
-
 long coiommu_command(struct coiommu_instance *inst, void __user *arg)
 {
 	struct coiommu_command args;
@@ -170,7 +162,7 @@ u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
 			   unsigned int gup_flags)
 {
 	unsigned int level = inst->dtt_level;
-	unsigned int bits = DTT_LEAF_BITS + DTT_UPPER_BITS * (level - 1);
+	unsigned int bits = COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 1);
 	u64 table = inst->dtt_root;
 	u64 entry;
 	int ret;
@@ -178,16 +170,16 @@ u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
 	if (bits < 64 && gfn >> bits)
 		return 0;
 	for (; level > 1; level--) {
-		unsigned int shift = DTT_LEAF_BITS + DTT_UPPER_BITS * (level - 2);
-		u64 idx = (gfn >> shift) & (BIT(DTT_UPPER_BITS) - 1);
+		unsigned int shift = COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 2);
+		u64 idx = (gfn >> shift) & (BIT(COIOMMU_DTT_UPPER_BITS) - 1);
 
 		ret = dtt_read(inst, table + idx * sizeof(u64), &entry, remote,
 			       gup_flags);
 		if (ret)
 			return ret == -ENOENT ? 0 : (u64)-EFAULT;
-		if (!(entry & DTT_PRESENT))
+		if (!(entry & COIOMMU_DTT_PRESENT))
 			return 0;
-		table = entry & DTT_ADDR_MASK;
+		table = entry & COIOMMU_DTT_ADDR_MASK;
 	}
 	return coiommu_gpa_to_hva(inst, table, PAGE_SIZE) ? table : 0;
 }
@@ -225,7 +217,7 @@ static int dtt_set_pinned(unsigned long hva)
 	if (user_access_begin(p, sizeof(*p))) {
 		unsafe_get_user(old, p, fault);
 		while (tries--) {
-			if (unsafe_try_cmpxchg_user(p, &old, old | DTT_PINNED,
+			if (unsafe_try_cmpxchg_user(p, &old, old | COIOMMU_DTT_PINNED,
 						    fault)) {
 				user_access_end();
 				return 0;
@@ -238,7 +230,7 @@ fault:
 	if (get_user_pages_fast(hva & PAGE_MASK, 1, FOLL_WRITE, &page) != 1)
 		return -EFAULT;
 	kaddr = kmap_local_page(page);
-	atomic_or(DTT_PINNED, (atomic_t *)(kaddr + offset_in_page(hva)));
+	atomic_or(COIOMMU_DTT_PINNED, (atomic_t *)(kaddr + offset_in_page(hva)));
 	kunmap_local(kaddr);
 	put_page(page);
 	return 0;
@@ -306,7 +298,7 @@ static void find_leaves(struct coiommu_instance *inst, const u64 *gfns,
  */
 static int serve_batch(struct coiommu_instance *inst, u64 gpa)
 {
-	struct batch_hdr hdr;
+	struct coiommu_batch hdr;
 	unsigned int failed = 0;
 	u64 done, n;
 
@@ -341,8 +333,8 @@ static int serve_request(struct coiommu_instance *inst, u64 req)
 	u64 gfn = req >> 16;
 	unsigned long leaf;
 
-	if (req & REQ_BATCH)
-		return serve_batch(inst, req & ~REQ_BATCH);
+	if (req & COIOMMU_REQ_BATCH)
+		return serve_batch(inst, req & ~COIOMMU_REQ_BATCH);
 	if (!is_endpoint(inst, req & 0xffff))
 		return -ENODEV;
 	find_leaves(inst, &gfn, &leaf, 1);

@@ -61,7 +61,7 @@ static DEFINE_MUTEX(coiommu_instances_lock);
 struct dtt_cursor {
 	struct coiommu_instance *inst;
 	unsigned int gup_flags;		/* FOLL_NOFAULT under reclaim */
-	u64 group;			/* GFN >> DTT_LEAF_BITS of the table */
+	u64 group;			/* GFN >> COIOMMU_DTT_LEAF_BITS of the table */
 	bool valid;			/* group, and page or hole, are set */
 	struct page *page;		/* the leaf table, or NULL: a hole */
 	u32 *leaf;
@@ -90,7 +90,7 @@ static void cursor_load(struct dtt_cursor *c, u64 gfn)
 	u64 table;
 
 	cursor_put(c);
-	c->group = gfn >> DTT_LEAF_BITS;
+	c->group = gfn >> COIOMMU_DTT_LEAF_BITS;
 	c->valid = true;
 	c->unreadable = false;
 	table = coiommu_dtt_leaf_table(c->inst, gfn, true, c->gup_flags);
@@ -130,7 +130,7 @@ static void cursor_load(struct dtt_cursor *c, u64 gfn)
  */
 static inline u32 *cursor_entry(struct dtt_cursor *c, u64 gfn)
 {
-	if (unlikely(!c->valid || c->group != gfn >> DTT_LEAF_BITS))
+	if (unlikely(!c->valid || c->group != gfn >> COIOMMU_DTT_LEAF_BITS))
 		cursor_load(c, gfn);
 	return c->page ? &c->leaf[dtt_leaf_index(gfn)] : NULL;
 }
@@ -150,16 +150,16 @@ static enum verdict judge(struct dtt_cursor *c, u64 gfn, bool force)
 		return c->unreadable ? KEEP : RELEASE;
 	v = READ_ONCE(*e);
 	for (;;) {
-		if (v & DTT_MAPCOUNT)
+		if (v & COIOMMU_DTT_MAPCOUNT)
 			break;
-		if (v != DTT_PINNED && v && !force)
+		if (v != COIOMMU_DTT_PINNED && v && !force)
 			break;
 		/* Exactly PINNED (or unmapped, forced) becomes 0, atomically. */
 		if (!v || try_cmpxchg(e, &v, 0))
 			return RELEASE;
 	}
-	if (v & DTT_ACCESSED)
-		atomic_andnot(DTT_ACCESSED, (atomic_t *)e);
+	if (v & COIOMMU_DTT_ACCESSED)
+		atomic_andnot(COIOMMU_DTT_ACCESSED, (atomic_t *)e);
 	return BUSY;
 }
 

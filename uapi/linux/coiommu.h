@@ -33,6 +33,7 @@
 #define _UAPI_LINUX_COIOMMU_H
 
 #include <linux/const.h>
+#include <linux/coiommu_guest.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -315,13 +316,10 @@ struct coiommu_doorbell {
 
 #define COIOMMU_SET_DOORBELL	_IO(COIOMMU_TYPE, COIOMMU_BASE + 7)
 
-/* Commands, as the guest writes them to the cmd register. */
-#define COIOMMU_CMD_DEACTIVATE	0
-#define COIOMMU_CMD_ACTIVATE	1
-#define COIOMMU_CMD_PARK	2	/* park the unpinner; parks nest */
-#define COIOMMU_CMD_UNPARK	3
-
-#define COIOMMU_DTT_MAX_LEVEL	6
+/*
+ * The guest's commands (COIOMMU_CMD_*) and the DTT's geometry
+ * (COIOMMU_DTT_MAX_LEVEL): <linux/coiommu_guest.h>.
+ */
 
 /**
  * COIOMMU_COMMAND - _IO(COIOMMU_TYPE, COIOMMU_BASE + 8)
