@@ -298,6 +298,8 @@ int coiommu_copy_args(void *karg, size_t ksize, void __user *arg);
 long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg);
 struct coiommu_ram *coiommu_find_ram(struct coiommu_instance *inst, u64 gfn);
 int coiommu_check_ram(struct coiommu_instance *inst, u64 gfn, u64 npages);
+unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
+				 size_t len);
 void coiommu_free_memory_map(struct coiommu_instance *inst);
 int coiommu_index_init(void);
 void coiommu_index_exit(void);
@@ -327,13 +329,40 @@ void coiommu_detach_doorbells(struct coiommu_instance *inst);
 void coiommu_free_notify(struct coiommu_instance *inst);
 void coiommu_work(struct work_struct *work);
 
+/*
+ * A walk over DTT leaf entries (dtt.c), with the current leaf table
+ * mapped: @inst, and @gup_flags (FOLL_NOFAULT in reclaim), are set by the
+ * user, the rest is the cursor's.
+ */
+struct coiommu_dtt_cursor {
+	struct coiommu_instance *inst;
+	unsigned int gup_flags;
+	u64 group;		/* GFN >> COIOMMU_DTT_LEAF_BITS of the table */
+	bool valid;		/* group, and page or hole, are set */
+	struct page *page;	/* the leaf table, or NULL: a hole */
+	u32 *leaf;
+	bool unreadable;	/* could not be read: leave alone */
+};
+
+/* What the unpin rule says of a pinned page. */
+enum coiommu_verdict {
+	COIOMMU_KEEP,		/* its entry cannot be read now */
+	COIOMMU_RELEASE,	/* its entry was exactly PINNED (now 0), or none */
+	COIOMMU_BUSY,		/* the guest maps it, or accessed it lately */
+};
+
+/* dtt.c */
+u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
+			   unsigned int gup_flags);
+unsigned long coiommu_dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn);
+int coiommu_dtt_set_pinned(unsigned long hva);
+enum coiommu_verdict coiommu_dtt_judge(struct coiommu_dtt_cursor *c, u64 gfn,
+				       bool force);
+void coiommu_dtt_cursor_put(struct coiommu_dtt_cursor *c);
+
 /* request.c */
 long coiommu_command(struct coiommu_instance *inst, void __user *arg);
 void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path);
-unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
-				 size_t len);
-u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
-			   unsigned int gup_flags);
 
 /* unpin.c */
 void coiommu_unpin_init(struct coiommu_instance *inst);
@@ -344,6 +373,10 @@ long coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg);
 int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 			 void __user *arg);
 void coiommu_release_reclaimed(struct coiommu_instance *inst);
+unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
+				unsigned long budget, enum coiommu_ctx ctx);
+
+/* shrinker.c */
 int coiommu_shrinker_init(void);
 void coiommu_shrinker_exit(void);
 void coiommu_instance_list_add(struct coiommu_instance *inst);

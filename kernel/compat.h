@@ -16,6 +16,7 @@
 #include <linux/mmap_lock.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/vfio.h>
 #include <linux/version.h>
 
@@ -129,6 +130,41 @@ static inline struct vfio_device *coiommu_vfio_file_device(struct file *f)
 static inline bool coiommu_vfio_file_is_device(struct file *f)
 {
 	return true;
+}
+#endif
+
+/*
+ * OR @bits into the u32 at user address @p of the current mm atomically,
+ * with a compare-and-exchange on the user address: 0, or -EAGAIN after
+ * @tries lost races, -EFAULT on a fault, -EOPNOTSUPP where the
+ * architecture has no unsafe_try_cmpxchg_user() (6.1 has it on x86).
+ */
+#ifdef unsafe_try_cmpxchg_user
+static inline int coiommu_user_or32(u32 __user *p, u32 bits,
+				    unsigned int tries)
+{
+	u32 old;
+
+	if (!user_access_begin(p, sizeof(*p)))
+		return -EFAULT;
+	unsafe_get_user(old, p, fault);
+	while (tries--) {
+		if (unsafe_try_cmpxchg_user(p, &old, old | bits, fault)) {
+			user_access_end();
+			return 0;
+		}
+	}
+	user_access_end();
+	return -EAGAIN;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+#else
+static inline int coiommu_user_or32(u32 __user *p, u32 bits,
+				    unsigned int tries)
+{
+	return -EOPNOTSUPP;
 }
 #endif
 

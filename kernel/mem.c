@@ -192,6 +192,21 @@ struct coiommu_ram *coiommu_find_ram(struct coiommu_instance *inst, u64 gfn)
 	return NULL;
 }
 
+/* The VMM address of [gpa, gpa + len), which must lie in one page of RAM. */
+unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
+				 size_t len)
+{
+	struct coiommu_ram *ram;
+
+	if (gpa >= COIOMMU_MAX_GPA ||
+	    (gpa & ~PAGE_MASK) + len > PAGE_SIZE)
+		return 0;
+	ram = coiommu_find_ram(inst, gpa >> PAGE_SHIFT);
+	if (!ram)
+		return 0;
+	return ram->vaddr + (gpa - (ram->gfn << PAGE_SHIFT));
+}
+
 /* 0 if every page of [gfn, gfn + npages) is guest RAM, else -ERANGE. */
 int coiommu_check_ram(struct coiommu_instance *inst, u64 gfn, u64 npages)
 {

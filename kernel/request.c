@@ -82,21 +82,6 @@ long coiommu_command(struct coiommu_instance *inst, void __user *arg)
 	}
 }
 
-/* The VMM address of [gpa, gpa + len), which must lie in one page of RAM. */
-unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
-				 size_t len)
-{
-	struct coiommu_ram *ram;
-
-	if (gpa >= COIOMMU_MAX_GPA ||
-	    (gpa & ~PAGE_MASK) + len > PAGE_SIZE)
-		return 0;
-	ram = coiommu_find_ram(inst, gpa >> PAGE_SHIFT);
-	if (!ram)
-		return 0;
-	return ram->vaddr + (gpa - (ram->gfn << PAGE_SHIFT));
-}
-
 /* Copy @len bytes of guest memory at @gpa, page by page. */
 static int guest_read(struct coiommu_instance *inst, u64 gpa, void *buf,
 		      size_t len)
@@ -111,128 +96,6 @@ static int guest_read(struct coiommu_instance *inst, u64 gpa, void *buf,
 		buf += n;
 		len -= n;
 	}
-	return 0;
-}
-
-/*
- * Read the DTT's u64 at guest physical @gpa: with get_user() in the VMM's
- * own context, else (@remote) through a page reference on the VMM's mm,
- * whose mmap_lock the caller holds; @gup_flags may add FOLL_NOFAULT.
- */
-static int dtt_read(struct coiommu_instance *inst, u64 gpa, u64 *val,
-		    bool remote, unsigned int gup_flags)
-{
-	unsigned long hva = coiommu_gpa_to_hva(inst, gpa, sizeof(u64));
-	struct page *page;
-	void *kaddr;
-
-	if (!hva)
-		return -ENOENT;
-	if (!remote)
-		return get_user(*val, (u64 __user *)hva) ? -EFAULT : 0;
-	/* From reclaim: no hugetlb faults (see cursor_load() in unpin.c). */
-	if (gup_flags & FOLL_NOFAULT) {
-		struct vm_area_struct *vma = vma_lookup(inst->mm, hva);
-
-		if (!vma || is_vm_hugetlb_page(vma))
-			return -EFAULT;
-	}
-	if (coiommu_get_user_pages_remote(inst->mm, hva, 1, gup_flags, &page,
-					  NULL) != 1)
-		return -EFAULT;
-	kaddr = kmap_local_page(page);
-	*val = READ_ONCE(*(u64 *)(kaddr + offset_in_page(hva)));
-	kunmap_local(kaddr);
-	put_page(page);
-	return 0;
-}
-
-/**
- * coiommu_dtt_leaf_table - walk the DTT to the leaf table of @gfn
- * @inst: the instance, active
- * @gfn: the guest frame
- * @remote: read through page references (see dtt_read())
- * @gup_flags: extra GUP flags when @remote
- *
- * Return: the leaf table's guest physical address; 0 for a hole (an upper
- * entry not present, or pointing outside guest RAM) or a GFN the DTT
- * cannot cover; -EFAULT (as u64) when an upper table could not be read.
- */
-u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
-			   unsigned int gup_flags)
-{
-	unsigned int level = inst->dtt_level;
-	unsigned int bits = COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 1);
-	u64 table = inst->dtt_root;
-	u64 entry;
-	int ret;
-
-	if (bits < 64 && gfn >> bits)
-		return 0;
-	for (; level > 1; level--) {
-		unsigned int shift = COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 2);
-		u64 idx = (gfn >> shift) & (BIT(COIOMMU_DTT_UPPER_BITS) - 1);
-
-		ret = dtt_read(inst, table + idx * sizeof(u64), &entry, remote,
-			       gup_flags);
-		if (ret)
-			return ret == -ENOENT ? 0 : (u64)-EFAULT;
-		if (!(entry & COIOMMU_DTT_PRESENT))
-			return 0;
-		table = entry & COIOMMU_DTT_ADDR_MASK;
-	}
-	return coiommu_gpa_to_hva(inst, table, PAGE_SIZE) ? table : 0;
-}
-
-/* The VMM address of @gfn's leaf entry, or 0 (hole, unreadable). */
-static unsigned long dtt_leaf_entry(struct coiommu_instance *inst, u64 gfn)
-{
-	u64 table = coiommu_dtt_leaf_table(inst, gfn, false, 0);
-
-	if (!table || IS_ERR_VALUE(table))
-		return 0;
-	return coiommu_gpa_to_hva(inst, table + dtt_leaf_index(gfn) *
-				  sizeof(u32), sizeof(u32));
-}
-
-/*
- * Set PINNED in the leaf entry at @hva with an atomic read-modify-write
- * on the page itself, so that the guest's concurrent atomic updates of
- * the map count and ACCESSED are never lost. In the VMM's own context
- * (always, see coiommu_serve()) a compare-and-exchange on the user
- * address does it where the architecture has one; a guest that keeps
- * changing the entry under it, or a fault, sends it to the slower way:
- * an atomic OR through a reference on the page.
- */
-static int dtt_set_pinned(unsigned long hva)
-{
-	struct page *page;
-	void *kaddr;
-
-#ifdef unsafe_try_cmpxchg_user
-	u32 __user *p = (u32 __user *)hva;
-	unsigned int tries = 8;
-	u32 old;
-
-	if (user_access_begin(p, sizeof(*p))) {
-		unsafe_get_user(old, p, fault);
-		while (tries--) {
-			if (unsafe_try_cmpxchg_user(p, &old, old | COIOMMU_DTT_PINNED,
-						    fault)) {
-				user_access_end();
-				return 0;
-			}
-		}
-fault:
-		user_access_end();
-	}
-#endif
-	if (get_user_pages_fast(hva & PAGE_MASK, 1, FOLL_WRITE, &page) != 1)
-		return -EFAULT;
-	kaddr = kmap_local_page(page);
-	atomic_or(COIOMMU_DTT_PINNED, (atomic_t *)(kaddr + offset_in_page(hva)));
-	kunmap_local(kaddr);
-	put_page(page);
 	return 0;
 }
 
@@ -267,7 +130,7 @@ static unsigned int pin_gfns(struct coiommu_instance *inst, const u64 *gfns,
 		coiommu_pin(inst, gfns[i], j - i, 0, false);
 		for (; i < j; i++) {
 			if (!coiommu_is_pinned(inst, gfns[i]) ||
-			    dtt_set_pinned(leaf[i]))
+			    coiommu_dtt_set_pinned(leaf[i]))
 				failed++;
 		}
 	}
@@ -284,7 +147,7 @@ static void find_leaves(struct coiommu_instance *inst, const u64 *gfns,
 		leaf[i] = 0;
 		if (gfns[i] < COIOMMU_MAX_GPA >> PAGE_SHIFT &&
 		    coiommu_find_ram(inst, gfns[i]))
-			leaf[i] = dtt_leaf_entry(inst, gfns[i]);
+			leaf[i] = coiommu_dtt_leaf_entry(inst, gfns[i]);
 	}
 }
 

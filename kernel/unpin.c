@@ -54,115 +54,6 @@ module_param(unpin_pass_pages, uint, 0644);
 MODULE_PARM_DESC(unpin_pass_pages,
 		 "Default bound on pinned pages looked at per pass (default 65536)");
 
-static LIST_HEAD(coiommu_instances);
-static DEFINE_MUTEX(coiommu_instances_lock);
-
-/* A walk over DTT leaf entries, with the current leaf table mapped. */
-struct dtt_cursor {
-	struct coiommu_instance *inst;
-	unsigned int gup_flags;		/* FOLL_NOFAULT under reclaim */
-	u64 group;			/* GFN >> COIOMMU_DTT_LEAF_BITS of the table */
-	bool valid;			/* group, and page or hole, are set */
-	struct page *page;		/* the leaf table, or NULL: a hole */
-	u32 *leaf;
-	bool unreadable;		/* could not be read: leave alone */
-};
-
-static void cursor_put(struct dtt_cursor *c)
-{
-	if (c->page) {
-		kunmap_local(c->leaf);
-		put_page(c->page);
-	}
-	c->page = NULL;
-	c->leaf = NULL;
-	c->valid = false;
-}
-
-/*
- * Map the leaf table of @gfn's group into @c: c->page NULL for a hole
- * (c->unreadable clear) or a table that cannot be read now (set).
- * mmap_lock is held.
- */
-static void cursor_load(struct dtt_cursor *c, u64 gfn)
-{
-	unsigned long hva;
-	u64 table;
-
-	cursor_put(c);
-	c->group = gfn >> COIOMMU_DTT_LEAF_BITS;
-	c->valid = true;
-	c->unreadable = false;
-	table = coiommu_dtt_leaf_table(c->inst, gfn, true, c->gup_flags);
-	if (IS_ERR_VALUE(table)) {
-		c->unreadable = true;
-		return;
-	}
-	if (!table)
-		return;
-	hva = coiommu_gpa_to_hva(c->inst, table, PAGE_SIZE);
-	/*
-	 * In 6.1, FOLL_NOFAULT does not keep follow_hugetlb_page() from
-	 * faulting: from reclaim, a table in hugetlb memory is left alone.
-	 */
-	if (c->gup_flags & FOLL_NOFAULT) {
-		struct vm_area_struct *vma = vma_lookup(c->inst->mm, hva);
-
-		if (!vma || is_vm_hugetlb_page(vma)) {
-			c->unreadable = true;
-			return;
-		}
-	}
-	if (coiommu_get_user_pages_remote(c->inst->mm, hva, 1,
-					  FOLL_WRITE | c->gup_flags,
-					  &c->page, NULL) != 1) {
-		c->page = NULL;
-		c->unreadable = true;
-		return;
-	}
-	c->leaf = kmap_local_page(c->page);
-}
-
-/*
- * The leaf entry of @gfn, mapped; NULL for a hole (c->unreadable clear)
- * or when it cannot be read now (c->unreadable set). Consecutive GFNs
- * share a table, which stays mapped until the group changes.
- */
-static inline u32 *cursor_entry(struct dtt_cursor *c, u64 gfn)
-{
-	if (unlikely(!c->valid || c->group != gfn >> COIOMMU_DTT_LEAF_BITS))
-		cursor_load(c, gfn);
-	return c->page ? &c->leaf[dtt_leaf_index(gfn)] : NULL;
-}
-
-enum verdict { KEEP, RELEASE, BUSY };
-
-/*
- * The unpin rule for one pinned page. With @force, recently accessed
- * pages that the guest does not map now are released too.
- */
-static enum verdict judge(struct dtt_cursor *c, u64 gfn, bool force)
-{
-	u32 *e = cursor_entry(c, gfn);
-	u32 v;
-
-	if (!e)
-		return c->unreadable ? KEEP : RELEASE;
-	v = READ_ONCE(*e);
-	for (;;) {
-		if (v & COIOMMU_DTT_MAPCOUNT)
-			break;
-		if (v != COIOMMU_DTT_PINNED && v && !force)
-			break;
-		/* Exactly PINNED (or unmapped, forced) becomes 0, atomically. */
-		if (!v || try_cmpxchg(e, &v, 0))
-			return RELEASE;
-	}
-	if (v & COIOMMU_DTT_ACCESSED)
-		atomic_andnot(COIOMMU_DTT_ACCESSED, (atomic_t *)e);
-	return BUSY;
-}
-
 /* Busy once more: age it, and move it to the old generation in time. */
 static void age_page(struct coiommu_instance *inst, u8 *st)
 {
@@ -213,7 +104,7 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 		      unsigned long *released, u64 end_sweep, unsigned int room)
 {
 	bool reclaim = ctx == COIOMMU_CTX_RECLAIM;
-	struct dtt_cursor c = {
+	struct coiommu_dtt_cursor c = {
 		.inst = inst,
 		.gup_flags = reclaim ? FOLL_NOFAULT : 0,
 	};
@@ -281,14 +172,14 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 				goto out;
 			}
 			(*scanned)++;
-			switch (judge(&c, gfn, false)) {
-			case RELEASE:
+			switch (coiommu_dtt_judge(&c, gfn, false)) {
+			case COIOMMU_RELEASE:
 				inst->req_gfns[nr++] = gfn;
 				break;
-			case BUSY:
+			case COIOMMU_BUSY:
 				age_page(inst, st);
 				break;
-			case KEEP:
+			case COIOMMU_KEEP:
 				break;
 			}
 		}
@@ -299,7 +190,7 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 	}
 out:
 	inst->scan_gfn = (u64)ci * COIOMMU_CHUNK_PAGES + off;
-	cursor_put(&c);
+	coiommu_dtt_cursor_put(&c);
 	mmap_read_unlock(inst->mm);
 
 	if (nr)
@@ -314,8 +205,8 @@ out:
  * so that vCPUs are not held up. From reclaim, the pages it releases
  * wait in inst->reclaimed for coiommu_release_reclaimed().
  */
-static unsigned long scan_pass(struct coiommu_instance *inst,
-			       unsigned long budget, enum coiommu_ctx ctx)
+unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
+				unsigned long budget, enum coiommu_ctx ctx)
 {
 	bool reclaim = ctx == COIOMMU_CTX_RECLAIM;
 	unsigned long scanned = 0, released = 0;
@@ -369,7 +260,7 @@ void coiommu_scan_work(struct work_struct *work)
 	mutex_lock(&inst->lock);
 	/* Turned off (period 0) since this pass was queued: no pass. */
 	if (inst->period_ms) {
-		scan_pass(inst, inst->pass_pages, COIOMMU_CTX_NORMAL);
+		coiommu_scan_pass(inst, inst->pass_pages, COIOMMU_CTX_NORMAL);
 		if (inst->active)
 			queue_delayed_work(system_unbound_wq, &inst->scan_work,
 					   msecs_to_jiffies(inst->period_ms));
@@ -475,7 +366,7 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 	bool have_mm = inst->active && mmget_not_zero(inst->mm);
 	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
 	unsigned long last = (gfn + npages - 1) / COIOMMU_CHUNK_PAGES;
-	struct dtt_cursor c = { .inst = inst };
+	struct coiommu_dtt_cursor c = { .inst = inst };
 	long released = 0;
 	unsigned int nr = 0;
 
@@ -494,7 +385,7 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			mmap_read_lock(inst->mm);
 		for (g = first; g < lim; g++) {
 			u8 *st = &chunk->state[g % COIOMMU_CHUNK_PAGES];
-			enum verdict v = RELEASE;
+			enum coiommu_verdict v = COIOMMU_RELEASE;
 
 			if (!(*st & COIOMMU_PS_PINNED))
 				continue;
@@ -505,8 +396,8 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			/* Parked: the guest may be freeing DTT pages. */
 			if (inst->active)
 				v = have_mm && !inst->parked ?
-				    judge(&c, g, force) : BUSY;
-			if (v == RELEASE) {
+				    coiommu_dtt_judge(&c, g, force) : COIOMMU_BUSY;
+			if (v == COIOMMU_RELEASE) {
 				inst->rel_gfns[nr++] = g;
 				continue;
 			}
@@ -515,7 +406,7 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			(*nr_busy)++;
 			busy_mask |= BIT_ULL(g - first);
 		}
-		cursor_put(&c);
+		coiommu_dtt_cursor_put(&c);
 		if (have_mm)
 			mmap_read_unlock(inst->mm);
 		if (busy && busy_mask && set_busy_bits(busy, first - gfn,
@@ -586,100 +477,4 @@ long coiommu_force_unpin(struct coiommu_instance *inst, void __user *arg)
 		     &((struct coiommu_force_unpin __user *)arg)->nr_busy))
 		return -EFAULT;
 	return 0;
-}
-
-/* ---- the shrinker ---------------------------------------------------- */
-
-void coiommu_instance_list_add(struct coiommu_instance *inst)
-{
-	mutex_lock(&coiommu_instances_lock);
-	list_add_tail(&inst->node, &coiommu_instances);
-	mutex_unlock(&coiommu_instances_lock);
-}
-
-void coiommu_instance_list_del(struct coiommu_instance *inst)
-{
-	mutex_lock(&coiommu_instances_lock);
-	list_del(&inst->node);
-	mutex_unlock(&coiommu_instances_lock);
-}
-
-/*
- * What the shrinker could release: pinned pages that are neither held by
- * the VMM nor known to be busy (the old generation: found busy old_every
- * passes in a row), of instances whose unpinner may run. A page found
- * busy once is still counted: the guest may have unmapped it since, and
- * only a count lets the shrinker look again. A lockless estimate.
- */
-static unsigned long coiommu_shrink_count(struct shrinker *s,
-					  struct shrink_control *sc)
-{
-	struct coiommu_instance *inst;
-	unsigned long n = 0;
-
-	if (!mutex_trylock(&coiommu_instances_lock))
-		return 0;
-	list_for_each_entry(inst, &coiommu_instances, node) {
-		u64 pinned = READ_ONCE(inst->stats.pinned);
-		u64 kept = READ_ONCE(inst->stats.nr_held) +
-			   READ_ONCE(inst->stats.nr_old);
-
-		if (READ_ONCE(inst->active) && !READ_ONCE(inst->parked) &&
-		    pinned > kept)
-			n += pinned - kept;
-	}
-	mutex_unlock(&coiommu_instances_lock);
-	return n;
-}
-
-/*
- * In reclaim we only judge, unmap and collect: the pages go to each
- * instance's release_work, which unpins (folio locks), dirties and
- * uncharges (mmap_lock) them outside reclaim.
- */
-static unsigned long coiommu_shrink_scan(struct shrinker *s,
-					 struct shrink_control *sc)
-{
-	struct coiommu_instance *inst;
-	unsigned long freed = 0;
-
-	/*
-	 * We wait for nothing but take locks other reclaimers may hold and
-	 * flush IOTLBs: only where reclaim may enter the filesystem, and
-	 * may sleep.
-	 */
-	if (!(sc->gfp_mask & __GFP_FS) ||
-	    !(sc->gfp_mask & __GFP_DIRECT_RECLAIM) ||
-	    !mutex_trylock(&coiommu_instances_lock))
-		return SHRINK_STOP;
-	list_for_each_entry(inst, &coiommu_instances, node) {
-		unsigned long n;
-
-		if (!mutex_trylock(&inst->lock))
-			continue;
-		n = scan_pass(inst, sc->nr_to_scan, COIOMMU_CTX_RECLAIM);
-		if (inst->nr_reclaimed)
-			queue_work(system_unbound_wq, &inst->release_work);
-		mutex_unlock(&inst->lock);
-		freed += n;
-	}
-	mutex_unlock(&coiommu_instances_lock);
-	return freed;
-}
-
-static struct shrinker *coiommu_shrinker;
-
-int coiommu_shrinker_init(void)
-{
-	coiommu_shrinker = coiommu_shrinker_create("coiommu",
-						   coiommu_shrink_count,
-						   coiommu_shrink_scan);
-	return coiommu_shrinker ? 0 : -ENOMEM;
-}
-
-void coiommu_shrinker_exit(void)
-{
-	if (coiommu_shrinker)
-		coiommu_shrinker_destroy(coiommu_shrinker);
-	coiommu_shrinker = NULL;
 }
