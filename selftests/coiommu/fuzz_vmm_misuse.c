@@ -188,10 +188,11 @@ struct call {
 
 static const struct call calls[] = {
 	{ COIOMMU_SET_MEMORY_MAP, "SET_MEMORY_MAP",
-	  { EINVAL, E2BIG, EFAULT, EBUSY, ENOMEM, EPERM } },
+	  { EINVAL, E2BIG, EFAULT, EBUSY, ENOMEM, ENOSPC, EPERM } },
+	/* EBUSY: another instance of the world has the device's domain. */
 	{ COIOMMU_ADD_DEVICE, "ADD_DEVICE",
-	  { EINVAL, E2BIG, EFAULT, EBADF, ENODEV, EEXIST, ENOSPC, ENOMEM,
-	    EPERM } },
+	  { EINVAL, E2BIG, EFAULT, EBADF, ENODEV, EEXIST, EBUSY, ENOSPC,
+	    ENOMEM, EPERM } },
 	{ COIOMMU_PIN_RANGE, "PIN_RANGE",
 	  { EINVAL, E2BIG, EFAULT, ERANGE, ENODEV, ENOMEM, EEXIST, EINTR,
 	    EPERM } },
@@ -203,7 +204,7 @@ static const struct call calls[] = {
 	{ COIOMMU_SET_DOORBELL, "SET_DOORBELL",
 	  { EINVAL, E2BIG, EFAULT, EBADF, ENXIO, EEXIST, ENOMEM, EPERM } },
 	{ COIOMMU_COMMAND, "COMMAND",
-	  { EINVAL, E2BIG, EFAULT, ERANGE, EPERM } },
+	  { EINVAL, E2BIG, EFAULT, ERANGE, ESTALE, EPERM } },
 	{ COIOMMU_GET_UNPIN_POLICY, "GET_UNPIN_POLICY",
 	  { EINVAL, E2BIG, EFAULT, EPERM } },
 	{ COIOMMU_SET_UNPIN_POLICY, "SET_UNPIN_POLICY",
@@ -631,7 +632,7 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 		}
 		if (what < 90) {	/* unknown ioctl numbers */
 			EXPECT_EQ(-1, ioctl(w->in[k].fd,
-					    _IO(COIOMMU_TYPE, 12 + below(200)), buf));
+					    _IO(COIOMMU_TYPE, 13 + below(200)), buf));
 			EXPECT_EQ(ENOTTY, errno);
 			continue;
 		}

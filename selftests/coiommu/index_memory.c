@@ -4,8 +4,10 @@
  * instance reports it (metadata_bytes), per pinned page: clustered pins
  * (a 64 MiB range) must cost at most 16 bytes a page (VFIO type1 spends
  * about 128 per mapping); the worst case, one pinned page in every
- * 64-page chunk, is measured and logged (at most 80 bytes). Freed chunks
- * are given back. The growth of Slab in /proc/meminfo is logged too (the
+ * 64-page chunk, is measured and logged: a chunk records the host page of
+ * each of its 64 pages (issue 15: the module's own record of what it
+ * pinned), 576 bytes, plus its share of an xarray node, so at most 640
+ * bytes there. Freed chunks are given back, but one kept for reuse. The growth of Slab in /proc/meminfo is logged too (the
  * IOMMU driver's own structures are in it); the benchmarks (P3) compare
  * slab deltas with VFIO type1's.
  */
@@ -83,7 +85,7 @@ TEST_F(idx, index_memory)
 	uint64_t empty, i;
 	double dense, sparse;
 
-	/* The pointer table comes with the memory map: 1/8 B a guest page. */
+	/* The memory map costs its regions only: the index starts empty. */
 	ASSERT_EQ(0, ct_co_stats(self->co, &st));
 	empty = st.metadata_bytes;
 	TH_LOG("memory map of %llu MiB: %llu bytes of index before any pin",
@@ -101,9 +103,9 @@ TEST_F(idx, index_memory)
 	EXPECT_GE(16.0, dense);
 	ASSERT_EQ(0, ct_co_unpin(self->co, GPA, SIZE));
 	ASSERT_EQ(0, ct_co_stats(self->co, &st));
-	/* Every chunk freed but one kept for reuse (64 state bytes). */
+	/* Every chunk freed but one kept for reuse (576 bytes). */
 	EXPECT_LE(empty, st.metadata_bytes);
-	EXPECT_GE(empty + 64, st.metadata_bytes) {
+	EXPECT_GE(empty + 576, st.metadata_bytes) {
 		TH_LOG("chunks not freed when their pages were unpinned");
 	}
 
@@ -115,7 +117,7 @@ TEST_F(idx, index_memory)
 	sparse = (double)st.metadata_bytes / st.pinned_pages;
 	TH_LOG("scattered (1 page per 64): %llu pages pinned, %.2f bytes per pinned page",
 	       (unsigned long long)st.pinned_pages, sparse);
-	EXPECT_GE(80.0, sparse);
+	EXPECT_GE(640.0, sparse);
 	ASSERT_EQ(0, ct_co_unpin(self->co, GPA, SIZE));
 }
 
