@@ -37,7 +37,7 @@ args=(
 	-m "$mem"
 	-machine q35,kernel-irqchip=split
 	-device intel-iommu,intremap=on,caching-mode=on
-	-device edu -device edu
+	-device edu,dma_mask=0xffffffffff -device edu,dma_mask=0xffffffffff
 	-nic none -vga none -display none -monitor none -no-reboot
 	-bios /usr/share/qemu/qboot.rom
 	-kernel "$KCACHE/vmlinux" -initrd "${INITRAMFS:-$BUILD/initramfs.cpio}"

@@ -464,11 +464,17 @@ int ctg_create(struct ctg *t, const struct ctg_cfg *cfg)
 	int ret, b;
 
 	ctg_init(t);
+	/* edu reaches all of it: the rig widens its DMA mask (vm.sh). */
 	if (nr > CTG_MAX_VCPUS || size < 128 * CT_PAGE ||
-	    CTG_RAM_GPA + size > (1ULL << 28))
+	    CTG_RAM_GPA + size > CTG_BAR0_GPA)
 		return fail(-EINVAL, "configuration");
 
-	t->vm = __vm_create_with_vcpus(VM_MODE_DEFAULT, nr, 256,
+	/*
+	 * Memslot 0 holds the page tables above KVM_GUEST_PAGE_TABLE_MIN_PADDR
+	 * (1.5 MiB): the identity map of RAM takes one page per 2 MiB.
+	 */
+	t->vm = __vm_create_with_vcpus(VM_MODE_DEFAULT, nr,
+				       512 + size / (2ULL << 20) + 64,
 				       (void *)ctg_guest_entry, t->vcpu);
 	t->nr_vcpus = nr;
 	vm_init_descriptor_tables(t->vm);
