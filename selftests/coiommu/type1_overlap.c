@@ -300,7 +300,7 @@ static void vmm_dma_type1(struct vmm *v, struct ct_edu *e, int line,
 	memcpy(v->g.shadow, v->g.arena, v->g.size);
 }
 
-/* The mismatch is in the stats: the struct that has the fields, 1 and 1. */
+/* The instance reports the one mismatched page: mismatches 1, broken 1. */
 static void vmm_mismatch(struct vmm *v, int line)
 {
 	struct coiommu_stats st;
