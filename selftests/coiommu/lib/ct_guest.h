@@ -38,6 +38,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/coiommu_guest.h>
+
 #include "kvm_util.h"
 #include "processor.h"
 
@@ -69,23 +71,17 @@
 #define CTG_GFN(gpa)		((uint64_t)(gpa) >> 12)
 #define CTG_GPA(gfn)		((uint64_t)(gfn) << 12)
 
-/* ---- guest-visible ABI (design doc section 2) ----------------------- */
-#define CTG_DTT_PINNED		(1u << 31)
-#define CTG_DTT_ACCESSED	(1u << 30)
-#define CTG_DTT_COUNT		0xffffu
-#define CTG_DTT_PRESENT		1ULL
-#define CTG_DTT_ADDR_MASK	0x000ffffffffff000ULL
-#define CTG_DTT_LEAF_BITS	10
-#define CTG_DTT_UPPER_BITS	9
-#define CTG_REQ_BATCH		(1ULL << 63)
-#define CTG_REQ_SINGLE(gfn, bdf)	((uint64_t)(gfn) << 16 | (uint16_t)(bdf))
-
-struct ctg_batch {
-	uint16_t bdf;
-	uint16_t pad[3];
-	uint64_t nr_pages;
-	uint64_t gfn[];
-};
+/* ---- guest-visible ABI: <linux/coiommu_guest.h>, under short names --- */
+#define CTG_DTT_PINNED		COIOMMU_DTT_PINNED
+#define CTG_DTT_ACCESSED	COIOMMU_DTT_ACCESSED
+#define CTG_DTT_COUNT		COIOMMU_DTT_MAPCOUNT
+#define CTG_DTT_PRESENT		COIOMMU_DTT_PRESENT
+#define CTG_DTT_ADDR_MASK	COIOMMU_DTT_ADDR_MASK
+#define CTG_DTT_LEAF_BITS	COIOMMU_DTT_LEAF_BITS
+#define CTG_DTT_UPPER_BITS	COIOMMU_DTT_UPPER_BITS
+#define CTG_REQ_BATCH		COIOMMU_REQ_BATCH
+#define CTG_REQ_SINGLE(gfn, bdf)	COIOMMU_REQ_SINGLE(gfn, bdf)
+#define ctg_batch		coiommu_batch
 
 #define CTG_BATCH_MAX	(((CTG_SCRATCH_PAGES - 1) * CT_PAGE - \
 			  sizeof(struct ctg_batch)) / sizeof(uint64_t))
