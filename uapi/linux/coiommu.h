@@ -209,9 +209,10 @@ struct coiommu_range {
  * @mismatches: pinned pages whose IOMMU entry in some domain was not the
  *	page the instance recorded when it pinned it (someone else, such as
  *	VFIO_IOMMU_MAP_DMA, mapped over it or unmapped it): such a page is
- *	left pinned and charged (leaked until the instance is closed, and
- *	even then) rather than released, since its pin may already have
- *	been released by the other party
+ *	taken off the domains where it is still ours and its pin is leaked,
+ *	even after the instance is closed, rather than released, since the
+ *	other party may have released it already; its locked_vm charge is
+ *	returned
  * @broken: 1 once a mismatch was seen; the instance keeps serving, but
  *	the VMM broke the rule of COIOMMU_ADD_DEVICE
  * @pad: 0
