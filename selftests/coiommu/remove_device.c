@@ -267,7 +267,7 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 		EXPECT_STATS(self->fd, 1, 1, 0);
 		EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
 		EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
-		CT_DMA_BLOCKED(g, b, k, P(5), LEN);
+		CT_DMA_BLOCKED(g, b, k, P(6), LEN);
 	}
 }
 
