@@ -27,9 +27,10 @@
  *     (On 6.1 FOLL_NOFAULT does not stop get_user_pages from faulting a
  *     hugetlb page in.)
  *  2. ROUNDS times: a child VMM (its own VM, instance and edu device)
- *     maps I and M and unmaps I, then a reclaimer process runs
- *     drop_caches in a loop while the VMM is killed (even rounds) or
- *     exits by itself (_exit(), odd rounds). Once both are gone, every FOLL_PIN
+ *     maps I and M and unmaps I, then keeps mapping and unmapping I (so
+ *     that the shrinker always finds idle pages of it) while a reclaimer
+ *     process runs drop_caches in a loop; meanwhile the VMM is killed
+ *     (even rounds) or exits by itself (_exit(), odd rounds). Once both are gone, every FOLL_PIN
  *     pin is back (polled up to 5 s) and the next round can open the
  *     device again.
  *
@@ -174,6 +175,27 @@ static int present(const void *p)
 	return n == sizeof(e) ? !!(e >> 63) : -1;
 }
 
+/* @key of /sys/kernel/debug/coiommu/<@id>, or -1. */
+static long debugfs_value(long id, const char *key)
+{
+	char path[96], line[256];
+	size_t klen = strlen(key);
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/coiommu/%ld", id);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			val = strtol(line + klen + 1, NULL, 0);
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
 static long wait_locked_vm(long kb)
 {
 	long deadline = ct_now_ms() + 5000, now;
@@ -271,7 +293,7 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 	for (r = 0; r < ROUNDS; r++) {
 		int ready[2], go[2];
 		pid_t vmm, rec;
-		long res[2] = { -1, -1 };
+		long res[3] = { -1, -1, -1 }, shrunk;
 		int status;
 
 		ASSERT_EQ(0, pipe(ready));
@@ -291,13 +313,20 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 			if (!res[0])
 				res[0] = coiommu_get_stats(c.co, &cs);
 			res[1] = cs.pinned_pages;
+			res[2] = res[0] ? -1 : ct_co_fdinfo(c.co, "coiommu-instance");
 			if (write(ready[1], res, sizeof(res)) != sizeof(res))
 				_exit(2);
-			/* Killed here, or told to exit with everything open. */
-			if (read(go[0], &x, 1) == 1 && x == 'x')
-				_exit(0);
-			pause();
-			_exit(3);
+			/* Killed in here, or told to exit with everything open. */
+			fcntl(go[0], F_SETFL, O_NONBLOCK);
+			for (;;) {
+				struct ctg_map_res mr;
+
+				if (read(go[0], &x, 1) == 1 && x == 'x')
+					_exit(0);
+				if (ctg_map(&c, 0, I0, NI, 0, &mr) ||
+				    ctg_unmap(&c, 0, I0, NI))
+					pause();
+			}
 		}
 		close(ready[1]);
 		close(go[0]);
@@ -321,6 +350,7 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 		}
 		/* Into the reclaimer's loop, at a different point each round. */
 		usleep(50000 + 60000 * r);
+		shrunk = debugfs_value(res[2], "unpins_shrinker");
 		if (r % 2) {
 			EXPECT_EQ(1, write(go[1], "x", 1));
 		} else {
@@ -332,6 +362,10 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 			    WIFSIGNALED(status)) {
 			TH_LOG("round %u: VMM status %#x", r, status);
 		}
+		TH_LOG("round %u: %ld pages unpinned by the shrinker before the VMM %s",
+		       r, shrunk, r % 2 ? "exited" : "was killed");
+		if (variant->must_shrink)
+			EXPECT_LT(0, shrunk);
 		ASSERT_EQ(rec, waitpid(rec, &status, 0));
 		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) {
 			TH_LOG("round %u: reclaimer status %#x", r, status);
