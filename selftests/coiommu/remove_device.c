@@ -16,11 +16,12 @@
  * remove_device_shared_domain: A and B in one container share a domain:
  * removing A unmaps nothing (B still uses the domain), B's DMA lands.
  *
- * remove_device_guest: a KVM guest with one edu device maps a page (the
- * doorbell pins it, DMA lands); REMOVE_DEVICE of its device: DMA to the
- * page faults (the page stays pinned); a guest request naming the
- * removed BDF is refused but completed (slot 0, page not PINNED, no new
- * pin, refused_requests + 1).
+ * remove_device_guest: a KVM guest with two edu devices (A, the guest's
+ * own, and B, added with its own BDF) maps a page (the doorbell pins it,
+ * DMA lands); REMOVE_DEVICE of A: A's DMA to the page faults (the page
+ * stays pinned for B); a guest request naming A's BDF is refused but
+ * completed (slot 0, page not PINNED, no new pin, refused_requests + 1),
+ * while one naming B's is served.
  *
  * Balanced at the end (fixture): no pins, no locked_vm, rmmod works.
  * Both devices are bound to vfio-pci again afterwards.
@@ -314,18 +315,26 @@ FIXTURE(rg) {
 	struct ct_env env;
 	struct ct_kmsg kmsg;
 	struct ctg t;
+	struct ct_edu b;
 };
 
 FIXTURE_SETUP(rg)
 {
 	struct ctg_cfg cfg = { .nr_vcpus = 1 };
+	char bdf[4][32];
 
+	self->b.device = self->b.group = self->b.container = -1;
 	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
+	ASSERT_LE(2, ct_edu_list(bdf, 4));
+	ASSERT_EQ(0, ct_edu_open_retry(&self->b, bdf[1], -1, 3000));
+	ASSERT_NE(0, strcmp(self->b.bdf, self->t.edu.bdf));
+	ASSERT_EQ(0, ct_co_add_edu(self->t.co, &self->b));
 }
 
 FIXTURE_TEARDOWN(rg)
 {
+	ct_edu_close(&self->b);
 	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
 }
 
@@ -333,6 +342,8 @@ TEST_F_TIMEOUT(rg, remove_device_guest, 120)
 {
 	struct ctg *t = &self->t;
 	uint64_t gp = CTG_DATA_GFN + 3, gq = CTG_DATA_GFN + 9;
+	uint64_t gr = CTG_DATA_GFN + 12;
+	uint8_t buf[CT_EDU_DMA_MAX];
 	struct coiommu_stats s0, s1;
 	struct ctg_map_res res;
 	struct ct_pins a, b;
@@ -351,9 +362,21 @@ TEST_F_TIMEOUT(rg, remove_device_guest, 120)
 		       strerror(-ret));
 	}
 	ASSERT_EQ(0, coiommu_get_stats(t->co, &s0));
-	EXPECT_EQ(0, s0.nr_devices);
+	EXPECT_EQ(1, s0.nr_devices);
+	EXPECT_EQ(1, s0.nr_domains);
 	EXPECT_EQ(1, s0.pinned_pages);
+	/* A no longer reaches the page; B does. */
 	CTU_DMA_BLOCKED(t, &self->kmsg, CTG_GPA(gp));
+	ct_fill(ctg_hva(t, CTG_GPA(gp)), CT_PAGE, 0x5e);
+	memcpy(buf, ctg_hva(t, CTG_GPA(gp)), sizeof(buf));
+	ASSERT_EQ(0, ct_edu_dma(&self->b, CTG_GPA(gp), 0, sizeof(buf), false));
+	ct_fill(ctg_hva(t, CTG_GPA(gp)), CT_PAGE, 0x77);
+	ASSERT_EQ(0, ct_edu_dma(&self->b, CTG_GPA(gp) + 1, 0, sizeof(buf),
+				true));
+	EXPECT_EQ(0, memcmp(buf, (uint8_t *)ctg_hva(t, CTG_GPA(gp)) + 1,
+			    sizeof(buf))) {
+		TH_LOG("B's DMA from and to the pinned page did not land");
+	}
 
 	/* The guest asks for a page with that BDF: refused, completed. */
 	ASSERT_EQ(0, ct_pins_read(&a));
@@ -369,6 +392,15 @@ TEST_F_TIMEOUT(rg, remove_device_guest, 120)
 	EXPECT_EQ(a.acquired, b.acquired);
 	EXPECT_EQ(s0.refused_requests + 1, s1.refused_requests);
 	EXPECT_EQ(1, s1.pinned_pages);
+
+	/* The same guest naming B: served. */
+	t->info->bdf = ct_bdf_parse(self->b.bdf);
+	ASSERT_EQ(0, ctg_map(t, 0, gr, 1, 0, &res));
+	EXPECT_EQ(0, res.unpinned);
+	EXPECT_NE(0, ctg_entry(t, gr) & CTG_DTT_PINNED);
+	ASSERT_EQ(0, coiommu_get_stats(t->co, &s1));
+	EXPECT_EQ(2, s1.pinned_pages);
+	t->info->bdf = t->bdf;
 	ASSERT_EQ(0, ctg_run(t, 0, CTG_OP_EXIT, 0, 0, 0, 0));
 }
 
