@@ -889,7 +889,7 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 		}
 		if (what < 90) {	/* unknown ioctl numbers */
 			EXPECT_EQ(-1, ioctl(w->in[k].fd,
-					    _IO(COIOMMU_TYPE, 12 + below(200)), buf));
+					    _IO(COIOMMU_TYPE, 13 + below(200)), buf));
 			EXPECT_EQ(ENOTTY, errno);
 			continue;
 		}

@@ -27,10 +27,12 @@
  *     (On 6.1 FOLL_NOFAULT does not stop get_user_pages from faulting a
  *     hugetlb page in.)
  *  2. ROUNDS times: a child VMM (its own VM, instance and edu device)
- *     maps I and M and unmaps I, then keeps mapping and unmapping I (so
- *     that the shrinker always finds idle pages of it) while a reclaimer
+ *     maps I and M and unmaps I, then keeps mapping and unmapping the
+ *     first half of I (the second half stays idle) while a reclaimer
  *     process runs drop_caches in a loop; meanwhile the VMM is killed
- *     (even rounds) or exits by itself (_exit(), odd rounds). Once both are gone, every FOLL_PIN
+ *     (even rounds) or exits by itself (_exit(), odd rounds). What the
+ *     shrinker unpinned of it by then is reported (with shmem RAM, some
+ *     pages in some round). Once both are gone, every FOLL_PIN
  *     pin is back (polled up to 5 s) and the next round can open the
  *     device again.
  *
@@ -212,7 +214,7 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 	struct ct_kmsg *k = &self->kmsg;
 	struct coiommu_stats st;
 	unsigned int i, r, zero = 0, drops;
-	long got;
+	long got, total = 0;
 
 	/* ---- 1. pressure on an instance with this kind of RAM ---- */
 	ASSERT_EQ(0, create(t, variant->ram_src));
@@ -323,8 +325,8 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 
 				if (read(go[0], &x, 1) == 1 && x == 'x')
 					_exit(0);
-				if (ctg_map(&c, 0, I0, NI, 0, &mr) ||
-				    ctg_unmap(&c, 0, I0, NI))
+				if (ctg_map(&c, 0, I0, NI / 2, 0, &mr) ||
+				    ctg_unmap(&c, 0, I0, NI / 2))
 					pause();
 			}
 		}
@@ -364,8 +366,7 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 		}
 		TH_LOG("round %u: %ld pages unpinned by the shrinker before the VMM %s",
 		       r, shrunk, r % 2 ? "exited" : "was killed");
-		if (variant->must_shrink)
-			EXPECT_LT(0, shrunk);
+		total += shrunk > 0 ? shrunk : 0;
 		ASSERT_EQ(rec, waitpid(rec, &status, 0));
 		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) {
 			TH_LOG("round %u: reclaimer status %#x", r, status);
@@ -378,6 +379,9 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 		if (got)
 			break;
 	}
+	/* The exits did happen with the shrinker at work on that VMM. */
+	if (variant->must_shrink)
+		EXPECT_LT(0, total);
 }
 
 TEST_HARNESS_MAIN
