@@ -496,9 +496,11 @@ static long expected_pins(struct world *w, struct __test_metadata *_metadata,
 
 /*
  * Does an open instance of ours have a page of [gfn, gfn + n) pinned?
- * Read from its debugfs list of pinned runs ("first-last flags").
+ * Read from its debugfs list of pinned runs ("first-last flags"); *@hit:
+ * one such page, if @hit.
  */
-static bool pinned_by_us(struct world *w, uint64_t gfn, uint64_t n)
+static bool pinned_by_us(struct world *w, uint64_t gfn, uint64_t n,
+			 uint64_t *hit)
 {
 	char path[96], line[128];
 	int i;
@@ -523,6 +525,8 @@ static bool pinned_by_us(struct world *w, uint64_t gfn, uint64_t n)
 				continue;
 			last = strtoull(end + 1, NULL, 0);
 			if (first < gfn + n && last >= gfn) {
+				if (hit)
+					*hit = first > gfn ? first : gfn;
 				fclose(f);
 				return true;
 			}
@@ -581,11 +585,19 @@ static void t1_op(struct world *w, struct __test_metadata *_metadata)
 		return;
 	}
 	if (w->huge && chance(35)) {
+		uint64_t hit;
+
 		for (m = 0; m < w->nmap; m++)
 			if (w->map[m].size == HUGE)
 				return;	/* one at a time */
-		/* Over whatever we pinned there: a superpage replaces it. */
+		/*
+		 * Over whatever we pinned there (mostly where we did): a
+		 * superpage replaces it.
+		 */
 		iova = (1 + below(3)) * HUGE;
+		if (chance(70) && pinned_by_us(w, HUGE / CT_PAGE,
+					       3 * HUGE / CT_PAGE, &hit))
+			iova = hit * CT_PAGE & ~(HUGE - 1);
 		size = HUGE;
 		vaddr = w->huge;
 	} else {
@@ -593,7 +605,7 @@ static void t1_op(struct world *w, struct __test_metadata *_metadata)
 		size = (1 + below(16)) * CT_PAGE;
 		vaddr = w->ram + (iova - RAM_GPA);
 		/* A 4 KiB map over our 4 KiB entry: the driver WARNs. */
-		if (pinned_by_us(w, iova / CT_PAGE, size / CT_PAGE)) {
+		if (pinned_by_us(w, iova / CT_PAGE, size / CT_PAGE, NULL)) {
 			w->t1_skipped++;
 			return;
 		}
