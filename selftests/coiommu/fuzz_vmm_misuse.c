@@ -5,14 +5,26 @@
  * VFIO device/group/container files, eventfds, /dev/null, closed numbers),
  * fds closed and reopened at random points, ioctls from forked children,
  * guest RAM unmapped or moved while pinned, doorbells rung with random
- * requests from this process (task work) and from children (worker), and
- * a VMM killed in the middle of a request.
+ * requests from this process (task work) and from children (worker), a
+ * VMM killed in the middle of a request, devices removed
+ * (COIOMMU_REMOVE_DEVICE) and added again, and the VMM using type1 on
+ * the IOVAs of guest RAM in the container of the last edu device:
+ * VFIO_IOMMU_MAP_DMA of 4 KiB to 64 KiB of guest RAM at its GPA (only
+ * where no instance has a page pinned: over a 4 KiB entry of ours the
+ * Intel driver itself WARNs, whatever we do), of a 2 MiB hugetlb buffer
+ * at a 2 MiB-aligned GPA (the driver silently replaces our entries with
+ * a superpage), and VFIO_IOMMU_UNMAP_DMA of them.
  *
  * Checked all along: every errno is one the uapi documents for that
  * ioctl; every ring of an attached doorbell completes its slot; the pins
  * outstanding in the whole system equal the pages our open instances say
- * they pin (plus their notify-slot pages), and so does VmLck. At the end:
- * nothing pinned, VmLck 0, rmmod works, no splat in the kernel log.
+ * they pin (plus their notify-slot pages and type1's pages), and so does
+ * VmLck, give or take the pages the instances report as mismatches (an
+ * instance that finds its IOMMU entry replaced leaks the page's pin
+ * rather than release it, and counts it in stats.mismatches). At the
+ * end: pins outstanding equal the mismatches reported (the deliberate
+ * leak; 0 when type1 never got in the way), VmLck 0, rmmod works, no
+ * splat in the kernel log.
  *
  * Seeded and reproducible: FUZZ_SEED=<n> and FUZZ_ITERS=<n> in the
  * environment; the seed is logged.
@@ -40,6 +52,9 @@
 #define RAM_SIZE	(8ULL << 20)
 #define RAM2_GPA	0x4000000ULL
 #define RAM2_SIZE	(1ULL << 20)
+#define HUGE		(2ULL << 20)
+#define NT1		16		/* type1 mappings tracked */
+#define HUGEPAGES	"/proc/sys/vm/nr_hugepages"
 
 static uint64_t rng;
 
@@ -66,6 +81,10 @@ struct inst {
 	uint64_t *slots;	/* SET_NOTIFY succeeded: its slots */
 	int notify_pages;	/* and the pages it pinned for them */
 	int bell_vcpu[NE];	/* vcpu of each of our eventfds, or -1 */
+	/* its memory map (the last SET_MEMORY_MAP that succeeded) */
+	struct coiommu_region ram[COIOMMU_MAX_REGIONS];
+	unsigned int nr_ram;
+	bool t1_seen;		/* type1 changed the IOMMU while it was open */
 };
 
 struct world {
@@ -78,6 +97,14 @@ struct world {
 	uint64_t *slots;	/* one page: 512 slots */
 	int devnull;
 	uint64_t rings, completed, ops, refused;
+	/* type1 in the container of edu[t1] (t1 < 0: none) */
+	int t1;
+	uint8_t *huge;		/* 2 MiB of hugetlb, or NULL */
+	struct { uint64_t iova, size; } map[NT1];
+	int nmap;
+	long t1_pages;		/* pages type1 holds pinned for us */
+	uint64_t t1_maps, t1_huge, t1_unmaps, t1_skipped;
+	uint64_t mism_closed;	/* mismatches of instances we closed */
 };
 
 /* -------------------------------------------------------------------- */
@@ -188,11 +215,11 @@ struct call {
 
 static const struct call calls[] = {
 	{ COIOMMU_SET_MEMORY_MAP, "SET_MEMORY_MAP",
-	  { EINVAL, E2BIG, EFAULT, EBUSY, ENOMEM, ENOSPC, EPERM } },
-	/* EBUSY: another instance of the world has the device's domain. */
+	  { EINVAL, E2BIG, EFAULT, EBUSY, ENOMEM, EPERM, ENOSPC } },
+	/* EBUSY: the device's domain is another instance's. */
 	{ COIOMMU_ADD_DEVICE, "ADD_DEVICE",
-	  { EINVAL, E2BIG, EFAULT, EBADF, ENODEV, EEXIST, EBUSY, ENOSPC,
-	    ENOMEM, EPERM } },
+	  { EINVAL, E2BIG, EFAULT, EBADF, ENODEV, EEXIST, ENOSPC, ENOMEM,
+	    EPERM, EBUSY } },
 	{ COIOMMU_PIN_RANGE, "PIN_RANGE",
 	  { EINVAL, E2BIG, EFAULT, ERANGE, ENODEV, ENOMEM, EEXIST, EINTR,
 	    EPERM } },
@@ -203,14 +230,17 @@ static const struct call calls[] = {
 	  { EINVAL, E2BIG, EFAULT, EBUSY, ENOMEM, EPERM } },
 	{ COIOMMU_SET_DOORBELL, "SET_DOORBELL",
 	  { EINVAL, E2BIG, EFAULT, EBADF, ENXIO, EEXIST, ENOMEM, EPERM } },
+	/* ESTALE: ACTIVATE with the previous root and no NEW_ROOT. */
 	{ COIOMMU_COMMAND, "COMMAND",
-	  { EINVAL, E2BIG, EFAULT, ERANGE, ESTALE, EPERM } },
+	  { EINVAL, E2BIG, EFAULT, ERANGE, EPERM, ESTALE } },
 	{ COIOMMU_GET_UNPIN_POLICY, "GET_UNPIN_POLICY",
 	  { EINVAL, E2BIG, EFAULT, EPERM } },
 	{ COIOMMU_SET_UNPIN_POLICY, "SET_UNPIN_POLICY",
 	  { EINVAL, E2BIG, EFAULT, EPERM } },
 	{ COIOMMU_FORCE_UNPIN, "FORCE_UNPIN",
 	  { EINVAL, E2BIG, EFAULT, ERANGE, EPERM } },
+	{ COIOMMU_REMOVE_DEVICE, "REMOVE_DEVICE",
+	  { EINVAL, E2BIG, EFAULT, ENOENT, EPERM } },
 };
 
 static bool allowed(const struct call *c, int err)
@@ -337,6 +367,15 @@ static void *make_args(struct world *w, const struct call *c, uint8_t *buf,
 		f->flags = chance(95) ? 0 : rnd();
 		break;
 	}
+	case COIOMMU_REMOVE_DEVICE: {
+		struct coiommu_remove_device *r = (void *)buf;
+
+		r->argsz = pick_argsz(sizeof(*r));
+		r->bdf = chance(80) ? 8 + below(4) : rnd();
+		r->pad[below(3)] = chance(95) ? 0 : rnd();
+		r->flags = chance(95) ? 0 : rnd();
+		break;
+	}
 	}
 	/* Sometimes a non-zero tail after a larger argsz. */
 	if (chance(3)) {
@@ -361,6 +400,13 @@ static void note_success(struct world *w, int i, const struct call *c,
 		w->in[i].slots = (uint64_t *)(uintptr_t)n->slots_vaddr;
 		w->in[i].notify_pages = (end >> 12) - (n->slots_vaddr >> 12) + 1;
 	}
+	if (c->cmd == COIOMMU_SET_MEMORY_MAP) {
+		struct coiommu_memory_map *m = arg;
+
+		w->in[i].nr_ram = m->nr_regions;
+		memcpy(w->in[i].ram, m->regions,
+		       m->nr_regions * sizeof(m->regions[0]));
+	}
 	/* Slots we can no longer see (moved away): expect nothing. */
 	if (c->cmd == COIOMMU_SET_DOORBELL && w->in[i].slots) {
 		struct coiommu_doorbell *b = arg;
@@ -372,12 +418,40 @@ static void note_success(struct world *w, int i, const struct call *c,
 	}
 }
 
+/* Mismatches an instance reports (0 where the kernel knows none). */
+static uint64_t inst_mismatches(int fd)
+{
+	struct coiommu_stats st;
+
+	return ct_co_stats(fd, &st) ? 0 : st.mismatches;
+}
+
 static void close_inst(struct world *w, int i)
 {
 	int e;
 
-	if (w->in[i].fd >= 0)
+	if (w->in[i].fd >= 0) {
+		unsigned int r;
+
+		/*
+		 * Its leaked pins outlive it: remember how many. It finds
+		 * a replaced entry only when it unmaps the page: after type1
+		 * got in its way, release every page before closing.
+		 */
+		if (w->in[i].t1_seen) {
+			ct_co_ioctl(w->in[i].fd, COIOMMU_COMMAND,
+				    &(struct coiommu_command){
+				    .argsz = sizeof(struct coiommu_command),
+				    .cmd = COIOMMU_CMD_DEACTIVATE });
+			for (r = 0; r < w->in[i].nr_ram; r++)
+				ct_co_unpin(w->in[i].fd, w->in[i].ram[r].gpa,
+					    w->in[i].ram[r].size);
+		}
+		w->mism_closed += inst_mismatches(w->in[i].fd);
 		close(w->in[i].fd);
+	}
+	w->in[i].nr_ram = 0;
+	w->in[i].t1_seen = false;
 	w->in[i].fd = -1;
 	w->in[i].slots = NULL;
 	w->in[i].notify_pages = 0;
@@ -395,20 +469,164 @@ static void renew_eventfd(struct world *w, int e)
 		w->in[i].bell_vcpu[e] = -1;
 }
 
-/* The pins the kernel must hold right now for our instances. */
-static long expected_pins(struct world *w, struct __test_metadata *_metadata)
+/*
+ * The pins the kernel must hold right now for our instances and type1;
+ * *@mism: mismatches our open instances report (their pages may or may
+ * not be counted in pinned_pages, and stay pinned either way).
+ */
+static long expected_pins(struct world *w, struct __test_metadata *_metadata,
+			  long *mism)
 {
 	struct coiommu_stats st;
-	long n = 0;
+	long n = w->t1_pages;
 	int i;
 
+	*mism = 0;
 	for (i = 0; i < NI; i++) {
 		if (w->in[i].fd < 0)
 			continue;
 		EXPECT_EQ(0, ct_co_stats(w->in[i].fd, &st));
 		n += st.pinned_pages + w->in[i].notify_pages;
+		*mism += st.mismatches;
 	}
 	return n;
+}
+
+/* ---- type1 on guest RAM's IOVAs --------------------------------------- */
+
+/*
+ * Does an open instance of ours have a page of [gfn, gfn + n) pinned?
+ * Read from its debugfs list of pinned runs ("first-last flags"); *@hit:
+ * one such page, if @hit.
+ */
+static bool pinned_by_us(struct world *w, uint64_t gfn, uint64_t n,
+			 uint64_t *hit)
+{
+	char path[96], line[128];
+	int i;
+
+	for (i = 0; i < NI; i++) {
+		long id;
+		FILE *f;
+
+		if (w->in[i].fd < 0)
+			continue;
+		id = ct_co_fdinfo(w->in[i].fd, "coiommu-instance");
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/debug/coiommu/%ld.pinned", id);
+		f = fopen(path, "re");
+		if (!f)
+			return true;	/* cannot tell: assume so */
+		while (fgets(line, sizeof(line), f)) {
+			char *end;
+			uint64_t first = strtoull(line, &end, 0), last;
+
+			if (*end != '-')
+				continue;
+			last = strtoull(end + 1, NULL, 0);
+			if (first < gfn + n && last >= gfn) {
+				if (hit)
+					*hit = first > gfn ? first : gfn;
+				fclose(f);
+				return true;
+			}
+		}
+		fclose(f);
+	}
+	return false;
+}
+
+/* Every open instance may now find an entry of its replaced. */
+static void t1_touched(struct world *w)
+{
+	int i;
+
+	for (i = 0; i < NI; i++)
+		if (w->in[i].fd >= 0)
+			w->in[i].t1_seen = true;
+}
+
+static void t1_forget(struct world *w, int m)
+{
+	w->t1_pages -= w->map[m].size / CT_PAGE;
+	w->map[m] = w->map[--w->nmap];
+}
+
+static void t1_unmap_all(struct world *w, struct __test_metadata *_metadata)
+{
+	struct ct_edu *e = w->t1 >= 0 ? &w->edu[w->t1] : NULL;
+
+	while (w->nmap) {
+		EXPECT_EQ(0, ct_vfio_unmap(e->container, w->map[0].iova,
+					   w->map[0].size));
+		w->t1_unmaps++;
+		t1_forget(w, 0);
+		t1_touched(w);
+	}
+}
+
+/* A random type1 map or unmap in the container of edu[t1]. */
+static void t1_op(struct world *w, struct __test_metadata *_metadata)
+{
+	struct ct_edu *e = &w->edu[w->t1];
+	uint64_t iova, size;
+	void *vaddr;
+	int ret, m;
+
+	if (e->container < 0)
+		return;
+	if (w->nmap && (w->nmap == NT1 || chance(40))) {
+		m = below(w->nmap);
+		EXPECT_EQ(0, ct_vfio_unmap(e->container, w->map[m].iova,
+					   w->map[m].size));
+		w->t1_unmaps++;
+		t1_forget(w, m);
+		t1_touched(w);
+		return;
+	}
+	if (w->huge && chance(35)) {
+		uint64_t hit;
+
+		for (m = 0; m < w->nmap; m++)
+			if (w->map[m].size == HUGE)
+				return;	/* one at a time */
+		/*
+		 * Over whatever we pinned there (mostly where we did): a
+		 * superpage replaces it.
+		 */
+		iova = (1 + below(3)) * HUGE;
+		if (chance(70) && pinned_by_us(w, HUGE / CT_PAGE,
+					       3 * HUGE / CT_PAGE, &hit))
+			iova = hit * CT_PAGE & ~(HUGE - 1);
+		size = HUGE;
+		vaddr = w->huge;
+	} else {
+		iova = RAM_GPA + below(RAM_SIZE / CT_PAGE - 16) * CT_PAGE;
+		size = (1 + below(16)) * CT_PAGE;
+		vaddr = w->ram + (iova - RAM_GPA);
+		/* A 4 KiB map over our 4 KiB entry: the driver WARNs. */
+		if (pinned_by_us(w, iova / CT_PAGE, size / CT_PAGE, NULL)) {
+			w->t1_skipped++;
+			return;
+		}
+	}
+	ret = ct_vfio_map(e->container, vaddr, iova, size);
+	if (ret == -EEXIST)	/* overlaps one of type1's own */
+		return;
+	EXPECT_EQ(0, ret) {
+		TH_LOG("VFIO_IOMMU_MAP_DMA iova %#llx size %#llx: %s",
+		       (unsigned long long)iova, (unsigned long long)size,
+		       strerror(-ret));
+	}
+	if (ret)
+		return;
+	w->map[w->nmap].iova = iova;
+	w->map[w->nmap].size = size;
+	w->nmap++;
+	w->t1_pages += size / CT_PAGE;
+	w->t1_maps++;
+	w->t1_huge += size == HUGE;
+	t1_touched(w);
 }
 
 /* A random request in the slot of @vcpu, then ring from here or a child. */
@@ -532,6 +750,7 @@ static void kill_mid_request(struct world *w,
 FIXTURE(fuzz) {
 	struct ct_env env;
 	struct world w;
+	long old_huge;
 };
 
 FIXTURE_SETUP(fuzz)
@@ -564,6 +783,32 @@ FIXTURE_SETUP(fuzz)
 	for (i = 0; i < NE; i++)
 		self->w.efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	self->w.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	/* type1 in the last device's container; hugetlb for 2 MiB maps. */
+	self->w.t1 = self->w.nedu >= 2 ? self->w.nedu - 1 : -1;
+	self->old_huge = -1;
+	if (self->w.t1 >= 0) {
+		char v[32] = { 0 };
+		int fd = open(HUGEPAGES, O_RDWR | O_CLOEXEC);
+
+		if (fd >= 0 && read(fd, v, sizeof(v) - 1) > 0) {
+			self->old_huge = atol(v);
+			snprintf(v, sizeof(v), "%ld", self->old_huge + 2);
+			if (pwrite(fd, v, strlen(v), 0) < 0)
+				self->old_huge = -1;
+		}
+		if (fd >= 0)
+			close(fd);
+		self->w.huge = mmap(NULL, HUGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+				    -1, 0);
+		/* Children (fork) need no copy of a pinned huge page. */
+		if (self->w.huge == MAP_FAILED ||
+		    madvise(self->w.huge, HUGE, MADV_DONTFORK))
+			self->w.huge = NULL;
+		else
+			memset(self->w.huge, 0x5a, HUGE);
+	}
 }
 
 FIXTURE_TEARDOWN(fuzz)
@@ -574,11 +819,29 @@ FIXTURE_TEARDOWN(fuzz)
 		close_inst(&self->w, i);
 	for (i = 0; i < NE; i++)
 		close(self->w.efd[i]);
+	t1_unmap_all(&self->w, _metadata);
 	for (i = 0; i < self->w.nedu; i++)
 		ct_edu_close(&self->w.edu[i]);
 	close(self->w.devnull);
+	if (self->w.huge)
+		munmap(self->w.huge, HUGE);
+	if (self->old_huge >= 0) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "%ld", self->old_huge);
+		ct_write_file(HUGEPAGES, v);
+	}
+	/*
+	 * Pins leaked on purpose: one per mismatch an instance reported
+	 * (checked at the end of the test); not a leak of the test's.
+	 */
+	if (self->w.mism_closed)
+		self->env.base.acquired += self->w.mism_closed;
 	/* A killed child's instance is released by a delayed fput. */
-	ct_pins_wait(&self->env.base, 0, 5000);
+	i = ct_pins_wait(&self->env.base, 0, 5000);
+	if (i)
+		TH_LOG("%d FOLL_PIN pins outstanding after closing everything (%llu mismatches reported)",
+		       i, (unsigned long long)self->w.mism_closed);
 	ct_env_teardown(_metadata, &self->env);
 }
 
@@ -589,7 +852,7 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 						       NULL, 0) : time(NULL);
 	long iters = getenv("FUZZ_ITERS") ? atol(getenv("FUZZ_ITERS")) : 20000;
 	static uint8_t buf[8192];
-	long it, got, want, lck, deadline;
+	long it, got, want, lck, deadline, mism;
 	int i;
 
 	rng = seed * 2654435761ULL + 0x9e3779b97f4a7c15ULL;
@@ -605,9 +868,10 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 				close_inst(w, k);
 			w->in[k].fd = ct_co_open();
 			ASSERT_LE(0, w->in[k].fd);
+			w->in[k].t1_seen = w->nmap > 0;
 			continue;
 		}
-		if (what < 75) {
+		if (what < 73) {
 			const struct call *c = &calls[below(ARRAY_SIZE(calls))];
 			void *arg = make_args(w, c, buf, sizeof(buf));
 			int ret = ioctl(w->in[k].fd, c->cmd, arg);
@@ -624,6 +888,11 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 				       errno);
 				ASSERT_TRUE(false);
 			}
+			continue;
+		}
+		if (what < 75) {	/* the VMM uses type1 too */
+			if (w->t1 >= 0)
+				t1_op(w, _metadata);
 			continue;
 		}
 		if (what < 88) {
@@ -660,6 +929,8 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 			struct ct_edu *e = &w->edu[d];
 			int ret;
 
+			if (d == w->t1)
+				t1_unmap_all(w, _metadata);
 			if (e->device >= 0)
 				ct_edu_close(e);
 			/* -EBUSY while an instance still holds its device. */
@@ -717,27 +988,43 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 					    .cmd = COIOMMU_CMD_DEACTIVATE });
 		deadline = ct_now_ms() + 3000;
 		do {
-			want = expected_pins(w, _metadata);
-			got = ct_pins_outstanding(&self->env.base);
+			want = expected_pins(w, _metadata, &mism);
+			got = ct_pins_outstanding(&self->env.base) -
+			      w->mism_closed;
 			lck = ct_locked_vm_kb(getpid());
-			if (got == want && lck == want * 4)
+			if (got >= want && got <= want + mism &&
+			    lck >= want * 4 && lck <= (want + mism) * 4)
 				break;
 			usleep(20000);
 		} while (ct_now_ms() < deadline);
-		EXPECT_EQ(want, got) {
-			TH_LOG("seed %llu iteration %ld: pins outstanding %ld, instances account for %ld",
-			       (unsigned long long)seed, it, got, want);
+		EXPECT_TRUE(got >= want && got <= want + mism) {
+			TH_LOG("seed %llu iteration %ld: pins outstanding %ld (besides %llu leaked by closed instances), instances and type1 account for %ld, %ld mismatches",
+			       (unsigned long long)seed, it, got,
+			       (unsigned long long)w->mism_closed, want, mism);
 		}
-		EXPECT_EQ(want * 4, lck);
+		EXPECT_TRUE(lck >= want * 4 && lck <= (want + mism) * 4) {
+			TH_LOG("seed %llu iteration %ld: VmLck %ld kB, expected %ld pages (+%ld mismatches)",
+			       (unsigned long long)seed, it, lck, want, mism);
+		}
 		if (_metadata->passed == 0)
 			break;
 	}
 	TH_LOG("%llu ioctls (%llu refused), %llu rings (%llu to attached doorbells, all completed)",
 	       (unsigned long long)w->ops, (unsigned long long)w->refused,
 	       (unsigned long long)w->rings, (unsigned long long)w->completed);
+	TH_LOG("type1: %llu maps (%llu of 2 MiB%s), %llu unmaps, %llu 4 KiB maps skipped over our pins",
+	       (unsigned long long)w->t1_maps, (unsigned long long)w->t1_huge,
+	       w->huge ? "" : ", no hugetlb page", (unsigned long long)w->t1_unmaps,
+	       (unsigned long long)w->t1_skipped);
 	for (i = 0; i < NI; i++)
 		close_inst(w, i);
-	EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 5000));
+	t1_unmap_all(w, _metadata);
+	/* What stays pinned is what the instances said they leaked. */
+	got = ct_pins_wait(&self->env.base, w->mism_closed, 5000);
+	TH_LOG("%llu mismatches reported, %ld pins outstanding after close",
+	       (unsigned long long)w->mism_closed, got);
+	EXPECT_EQ((long)w->mism_closed, got);
+	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 }
 
 TEST_HARNESS_MAIN

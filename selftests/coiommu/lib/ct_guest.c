@@ -482,7 +482,7 @@ int ctg_create(struct ctg *t, const struct ctg_cfg *cfg)
 		vcpu_init_descriptor_tables(t->vcpu[i]);
 	for (i = 0; i < 32; i++)
 		vm_install_exception_handler(t->vm, i, guest_exception);
-	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, CTG_RAM_GPA,
+	vm_userspace_mem_region_add(t->vm, cfg->ram_src, CTG_RAM_GPA,
 				    CTG_RAM_SLOT, size / CT_PAGE, 0);
 	virt_map(t->vm, CTG_RAM_GPA, CTG_RAM_GPA, size / CT_PAGE);
 	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, CTG_BAR2_GPA,

@@ -150,6 +150,8 @@ struct ctg_cfg {
 	bool no_activate;		/* leave the device inactive */
 	bool unparked;			/* leave the unpinner running */
 	unsigned int edu;		/* which edu device (bus order), default 0 */
+	/* enum vm_mem_backing_src_type of guest RAM; default anonymous */
+	unsigned int ram_src;
 };
 
 struct ctg {
