@@ -155,7 +155,8 @@ static int get_range(void __user *arg, u64 *gfn, u64 *npages)
 	return 0;
 }
 
-static long pin_range(struct coiommu_instance *inst, void __user *arg)
+/* COIOMMU_PIN_RANGE (@pin) or COIOMMU_UNPIN_RANGE; refusals are counted. */
+static long range_op(struct coiommu_instance *inst, void __user *arg, bool pin)
 {
 	u64 gfn, npages;
 	long ret;
@@ -164,25 +165,22 @@ static long pin_range(struct coiommu_instance *inst, void __user *arg)
 	if (!ret)
 		ret = coiommu_check_ram(inst, gfn, npages);
 	if (!ret)
-		ret = coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD, true);
+		ret = pin ? coiommu_pin(inst, gfn, npages, COIOMMU_PS_HELD,
+					true) :
+			    coiommu_vmm_unpin(inst, gfn, npages);
 	if (ret)
 		inst->stats.refused++;
 	return ret;
 }
 
+static long pin_range(struct coiommu_instance *inst, void __user *arg)
+{
+	return range_op(inst, arg, true);
+}
+
 static long unpin_range(struct coiommu_instance *inst, void __user *arg)
 {
-	u64 gfn, npages;
-	long ret;
-
-	ret = get_range(arg, &gfn, &npages);
-	if (!ret)
-		ret = coiommu_check_ram(inst, gfn, npages);
-	if (!ret)
-		ret = coiommu_vmm_unpin(inst, gfn, npages);
-	if (ret)
-		inst->stats.refused++;
-	return ret;
+	return range_op(inst, arg, false);
 }
 
 static long get_unpin_policy(struct coiommu_instance *inst, void __user *arg)
