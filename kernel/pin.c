@@ -18,6 +18,7 @@
 
 #include <linux/iommu.h>
 #include <linux/mm.h>
+#include <linux/sizes.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 
@@ -73,19 +74,36 @@ static bool unmap_ours(struct coiommu_domain *dom, u64 iova, phys_addr_t phys,
 }
 
 /*
- * Map one page at @iova into every domain, or into none. Pages are mapped
- * one by one on purpose: each may be unpinned alone later, and a run
- * mapped at once may become a huge IOMMU page that a 4 KiB unmap would
- * take away whole.
+ * Pages mapped by one iommu_map() call at most: fewer than a 2 MiB IOMMU
+ * page, so that the IOMMU driver never makes a huge page of a run. Each
+ * page may be unpinned alone later, and a 4 KiB unmap inside a huge page
+ * would take it away whole.
  */
-static int map_page(struct coiommu_instance *inst, u64 iova, phys_addr_t phys)
+#define MAP_RUN		(SZ_2M / PAGE_SIZE - 1)
+
+/*
+ * Map @n pages of contiguous host memory from @phys at @iova into every
+ * domain, or into none, one iommu_map() (and one IOTLB sync) per domain.
+ */
+static int map_run(struct coiommu_instance *inst, u64 iova, phys_addr_t phys,
+		   unsigned long n)
 {
 	struct iommu_iotlb_gather gather;
 	struct coiommu_domain *dom;
-	int ret;
+	unsigned long i;
+	int ret = 0;
 
 	list_for_each_entry(dom, &inst->domains, node) {
-		ret = map_in(dom, iova, phys);
+		/* Someone else (type1's MAP_DMA) owns one of the IOVAs. */
+		for (i = 0; i < n; i++) {
+			if (iommu_iova_to_phys(dom->domain,
+					       iova + i * PAGE_SIZE)) {
+				ret = -EEXIST;
+				goto unwind;
+			}
+		}
+		ret = coiommu_iommu_map(dom->domain, iova, phys, n * PAGE_SIZE,
+					dom->prot);
 		if (ret)
 			goto unwind;
 	}
@@ -93,7 +111,9 @@ static int map_page(struct coiommu_instance *inst, u64 iova, phys_addr_t phys)
 unwind:
 	list_for_each_entry_continue_reverse(dom, &inst->domains, node) {
 		iommu_iotlb_gather_init(&gather);
-		unmap_ours(dom, iova, phys, &gather);
+		for (i = 0; i < n; i++)
+			unmap_ours(dom, iova + i * PAGE_SIZE,
+				   phys + i * PAGE_SIZE, &gather);
 		iommu_iotlb_sync(dom->domain, &gather);
 	}
 	return ret;
@@ -157,22 +177,35 @@ static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 		return got == -ERESTARTSYS ? -EINTR : got;
 	}
 
-	for (i = 0; i < got; i++) {
-		struct coiommu_chunk *c = coiommu_chunk_get(inst, gfn + i);
-		unsigned int k = (gfn + i) % COIOMMU_CHUNK_PAGES;
+	while (i < got) {
+		unsigned long r, j;
 
-		if (!c) {
+		/* A run of contiguous host pages whose chunks exist. */
+		for (r = 0; i + r < got && r < MAP_RUN; r++) {
+			if (r && page_to_pfn(pages[i + r]) !=
+				 page_to_pfn(pages[i]) + r)
+				break;
+			if (!coiommu_chunk_get(inst, gfn + i + r))
+				break;
+		}
+		if (!r) {
 			ret = -ENOMEM;
 			break;
 		}
-		ret = map_page(inst, gfn_iova(gfn + i),
-			       page_to_phys(pages[i]));
+		ret = map_run(inst, gfn_iova(gfn + i), page_to_phys(pages[i]),
+			      r);
 		if (ret) {
-			coiommu_chunk_put(inst, gfn + i);
+			for (j = 0; j < r; j++)
+				coiommu_chunk_put(inst, gfn + i + j);
 			break;
 		}
-		c->pfn[k] = page_to_pfn(pages[i]);
-		c->state[k] = COIOMMU_PS_PINNED | COIOMMU_PS_NEW;
+		for (j = 0; j < r; j++, i++) {
+			struct coiommu_chunk *c = coiommu_chunk(inst, gfn + i);
+			unsigned int k = (gfn + i) % COIOMMU_CHUNK_PAGES;
+
+			c->pfn[k] = page_to_pfn(pages[i]);
+			c->state[k] = COIOMMU_PS_PINNED | COIOMMU_PS_NEW;
+		}
 	}
 	count_pinned(inst, i);
 	if (i < got)
