@@ -107,17 +107,24 @@ int coiommu_set_unpin_period(int co, uint32_t period_ms)
 	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
 }
 
-int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
-		    uint32_t dtt_level)
+static int command(int co, uint32_t cmd, uint64_t dtt_root,
+		   uint32_t dtt_level, uint32_t flags)
 {
 	struct coiommu_command c = {
 		.argsz = sizeof(c),
+		.flags = flags,
 		.cmd = cmd,
 		.dtt_root = dtt_root,
 		.dtt_level = dtt_level,
 	};
 
 	return xioctl(co, COIOMMU_COMMAND, &c);
+}
+
+int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
+		    uint32_t dtt_level)
+{
+	return command(co, cmd, dtt_root, dtt_level, 0);
 }
 
 /* Length 0: a write of any width at @gpa (KVM matches the address only). */
@@ -251,6 +258,16 @@ void coiommu_regs_read(struct coiommu_regs *r, uint64_t off, void *data,
 		memcpy(data, &val, len);
 }
 
+/*
+ * The module refuses to activate again, after a DEACTIVATE, the root that
+ * activation had, unless the VMM says the guest wrote it anew.
+ */
+#ifdef COIOMMU_COMMAND_NEW_ROOT
+#define NEW_ROOT	COIOMMU_COMMAND_NEW_ROOT
+#else
+#define NEW_ROOT	0
+#endif
+
 static int regs_command(struct coiommu_regs *r, uint64_t cmd)
 {
 	int ret;
@@ -262,10 +279,17 @@ static int regs_command(struct coiommu_regs *r, uint64_t cmd)
 		if (!r->dtt_root || !r->dtt_level ||
 		    r->dtt_level > UINT32_MAX)
 			return -EINVAL;
-		ret = coiommu_command(r->co, COIOMMU_CMD_ACTIVATE, r->dtt_root,
-				      (uint32_t)r->dtt_level);
-		if (!ret)
+		/*
+		 * After a DEACTIVATE the registers were re-armed: the guest
+		 * wrote this root since, even if it is the old address.
+		 */
+		ret = command(r->co, COIOMMU_CMD_ACTIVATE, r->dtt_root,
+			      (uint32_t)r->dtt_level,
+			      r->deactivated ? NEW_ROOT : 0);
+		if (!ret) {
 			r->active = 1;
+			r->deactivated = 0;
+		}
 		return ret ? ret : 1;
 	case COIOMMU_CMD_DEACTIVATE:
 		ret = coiommu_command(r->co, COIOMMU_CMD_DEACTIVATE, 0, 0);
@@ -273,6 +297,7 @@ static int regs_command(struct coiommu_regs *r, uint64_t cmd)
 			return ret;
 		/* Re-arm: a new ACTIVATE needs a root and level written anew. */
 		r->active = 0;
+		r->deactivated = 1;
 		r->dtt_root = 0;
 		r->dtt_level = 0;
 		return 1;

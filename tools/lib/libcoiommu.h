@@ -103,6 +103,7 @@ struct coiommu_regs {
 	uint64_t dtt_root;
 	uint64_t dtt_level;
 	int active;
+	int deactivated;	/* re-armed since: ACTIVATE has a new root */
 	uint64_t *slots;	/* BAR2 backing, COIOMMU_MAX_SLOTS slots */
 	int co;			/* /dev/coiommu */
 	int last_error;		/* -errno of the last refused command */
