@@ -19,6 +19,14 @@
  * covered (coiommu-vmm cannot hot-plug memory; this is the unit check):
  * the guest's dtt_pages covers 2^(MAX_PHYSMEM_BITS - 12) frames with the
  * fewest levels that do, and the host accepted that level.
+ *
+ * e2e_guest_busy_slot: the driver never rings over a busy notify slot (a
+ * request that timed out, which the host may still serve from the same
+ * batch buffer). Before the driver is loaded the guest leaves a request
+ * in vCPU 0's slot and rings nobody; with request_timeout_ms at 1000 the
+ * driver waits for the slot, gives up, and fails the mapping: edu_dmatest
+ * fails cleanly, the driver counts slot_busy and sent no request, and
+ * the host saw none (nothing pinned).
  */
 #include "ct_fixture.h"
 #include "ct_e2e.h"
@@ -98,6 +106,34 @@ TEST_F_TIMEOUT(e2e, e2e_guest_reprobe, CT_VMM_TEST_TIMEOUT)
 	EXPECT_GT(1ULL << (bits - 12), 1ULL << (10 + 9 * (level - 2)));
 	snprintf(want, sizeof(want), "dtt_level %u)", level);
 	EXPECT_NE(NULL, strstr(r.out, want));
+	ct_vmm_free(&r);
+}
+
+TEST_F_TIMEOUT(e2e, e2e_guest_busy_slot, CT_VMM_TEST_TIMEOUT)
+{
+	struct ct_e2e_stat st[512], *fin;
+	struct ct_e2e_guest g;
+	struct ct_vmm_run r;
+	char args[256];
+	int n;
+
+	snprintf(args, sizeof(args),
+		 "-m 256 -c 1 -t 120 -s 0 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=2 e2e.busyslot\" -d %s",
+		 self->bdf);
+	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ct_vmm_print(&r);
+	EXPECT_EQ(0, r.status);
+	EXPECT_NE(NULL, strstr(r.out, "e2e: busyslot: slot 0 0x0000000001000010"));
+	EXPECT_NE(NULL, strstr(r.out, "e2e: busyslot: request_timeout_ms 1000"));
+	/* The first mapping fails: nothing transferred. */
+	EXPECT_NE(NULL, strstr(r.out, "e2e: run 1: fail "));
+	ASSERT_EQ(0, ct_e2e_guest_stats(r.out, NULL, &g));
+	EXPECT_EQ(0, g.requests);
+	EXPECT_EQ(0, g.timeouts);
+	EXPECT_NE(NULL, strstr(r.out, " slot_busy 1 "));
+	fin = ct_e2e_final(_metadata, r.out, st, 512, 1, &n);
+	EXPECT_EQ(0, fin->requests);
+	EXPECT_EQ(0, fin->peak);
 	ct_vmm_free(&r);
 }
 
