@@ -9,7 +9,8 @@
  * (coiommu_host drops its reference to the device file and unmaps the
  * device's domain) and closes the device, so the unbind completes within
  * seconds, while the VM is still running; the guest then reads all ones
- * from edu's config space, says so, and powers off normally. Afterwards no pin is
+ * from edu's config space, says so, runs on for 3 s, and powers off
+ * normally. Afterwards no pin is
  * left and coiommu_host unloads.
  *
  * Needs COIOMMU_REMOVE_DEVICE in coiommu_host: without it the module
@@ -140,6 +141,7 @@ TEST_F_TIMEOUT(e2e, vmm_device_request, CT_VMM_TEST_TIMEOUT)
 	EXPECT_NE(NULL, strstr(r.out, want));
 	EXPECT_NE(NULL, strstr(r.out, ": VFIO asked for the device back: removed from coIOMMU, device file closed"));
 	EXPECT_NE(NULL, strstr(r.out, "e2e: edu id ffffffff after "));
+	EXPECT_NE(NULL, strstr(r.out, "e2e: still running at up "));
 	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: powering off with status 0"));
 	ASSERT_EQ(0, ct_e2e_guest_stats(r.out, NULL, &g));
 	EXPECT_EQ(0, g.refused_pages);
