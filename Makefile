@@ -78,11 +78,11 @@ $(BUILD)/tools/coiommu-vmm: $(VMM_SRC) $(LIBCOIOMMU) uapi/linux/coiommu.h
 	$(CC) $(TOOLS_CFLAGS) -pthread $(filter %.c,$^) -o $@
 
 # The nested guest's initramfs: busybox and tools/vmm/guest-init, with the
-# guest modules and tools/vmm/guest-e2e in /bin.
+# guest modules, tools/vmm/guest-e2e and tools/vmm/guest-abi in /bin.
 $(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init \
-		tools/vmm/guest-e2e guest-modules
-	tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e guest/coiommu_guest.ko \
-		guest/edu_dmatest.ko
+		tools/vmm/guest-e2e tools/vmm/guest-abi guest-modules
+	tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e tools/vmm/guest-abi \
+		guest/coiommu_guest.ko guest/edu_dmatest.ko
 
 initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio

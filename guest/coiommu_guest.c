@@ -15,6 +15,15 @@
  * and x86 is cache-coherent, so a mapping is phys_to_dma() plus the
  * tracking, and the sync operations have no cache work to do. Nothing is
  * bounced: a buffer the device cannot reach fails to map.
+ *
+ * The driver is safe on the deployed device model too, which ends the VM
+ * on DEACTIVATE and takes dtt_root and dtt_level once: the DTT is built at
+ * the first probe, sized for every frame the guest may ever have
+ * (MAX_PHYSMEM_BITS), activated once and kept, with the device active,
+ * for the life of the VM. The driver cannot be unbound through sysfs and
+ * the module cannot be unloaded; a PCI remove of the device keeps the DTT,
+ * and a later probe writes the same root and level again and activates
+ * (which both devices take as nothing new) and is served.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -25,7 +34,8 @@
 #include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
-#include <linux/mmzone.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
@@ -62,10 +72,10 @@
 #define CG_REQ_BATCH		BIT_ULL(63)
 #define CG_CHUNK		32	/* pages asked for in one request, at most */
 
-static unsigned int request_timeout_ms = 1000;
+static unsigned int request_timeout_ms = 5000;
 module_param(request_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(request_timeout_ms,
-		 "Longest wait for the host to complete a pin request, ms (default 1000)");
+		 "Longest wait for a notify slot to be free and for the host to complete a pin request, ms (default 5000)");
 
 struct cg_batch {
 	u16 bdf;
@@ -80,49 +90,70 @@ struct cg_endpoint {
 };
 
 /**
- * struct cg - the coIOMMU device
+ * struct cg_hw - the coIOMMU device, while it is bound
  * @pdev: the coIOMMU PCI device
  * @regs: BAR0 (registers, trigger bytes)
  * @slots: BAR2 (notify slots)
  * @nr_slots: vCPUs the BARs have room for
+ * @nr_eps: endpoints listed in BAR4
+ * @eps: the endpoints
+ * @nb: PCI bus notifier, for endpoints that appear later
+ */
+struct cg_hw {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	void __iomem *slots;
+	unsigned int nr_slots;
+	unsigned int nr_eps;
+	struct cg_endpoint *eps;
+	struct notifier_block nb;
+};
+
+/**
+ * struct cg - coIOMMU in this guest: the DTT, kept for the VM's life
+ * @hw: the device while bound, or NULL; read with interrupts off (an RCU
+ *	read-side section), changed under @hw_lock
+ * @hw_lock: serialises binding, removal and the shrinker's use of @hw
  * @lock: serialises changes of the DTT's shape (tables added or freed)
  * @root: top table of the DTT
  * @level: levels of the DTT, leaf included
  * @nr_gfns: the DTT covers guest frames below this
  * @batch: per CPU, the batch request buffer (guest memory the host reads)
- * @nr_eps: endpoints listed in BAR4
- * @eps: the endpoints
  * @shrinker: frees empty leaf tables under memory pressure
- * @nb: PCI bus notifier, for endpoints that appear later
  * @requests: pin requests sent
  * @refused_pages: pages the host did not pin after a request
  * @leaves: leaf tables in the DTT now
  * @leaves_freed: leaf tables freed by the shrinker
  * @timeouts: requests the host did not complete in time
+ * @slot_busy: requests not sent: the slot was still busy (an earlier
+ *	request timed out) after the whole wait
+ * @probes: times the device was bound
  */
 struct cg {
-	struct pci_dev *pdev;
-	void __iomem *regs;
-	void __iomem *slots;
-	unsigned int nr_slots;
+	struct cg_hw __rcu *hw;
+	struct mutex hw_lock;	/* @hw, PARK/UNPARK */
 	spinlock_t lock;	/* the DTT's shape */
 	u64 *root;
 	unsigned int level;
 	unsigned long nr_gfns;
 	struct cg_batch **batch;
-	unsigned int nr_eps;
-	struct cg_endpoint *eps;
 	struct shrinker shrinker;
-	struct notifier_block nb;
 	atomic64_t requests;
 	atomic64_t refused_pages;
 	atomic64_t leaves;
 	atomic64_t leaves_freed;
 	atomic64_t timeouts;
+	atomic64_t slot_busy;
+	atomic64_t probes;
 };
 
-/* One coIOMMU device per guest; the DMA ops of its endpoints use it. */
+/*
+ * Built at the first probe, activated once and never freed: the host may
+ * walk the DTT at any time once it is active, and the deployed device can
+ * neither take a new root nor be deactivated without ending the VM.
+ */
 static struct cg *cg_dev;
+static DEFINE_MUTEX(cg_create_lock);
 
 static inline unsigned int cg_shift(unsigned int level)
 {
@@ -222,24 +253,51 @@ static void cg_untrack(struct cg *c, unsigned long gfn, unsigned long n)
 	}
 }
 
+/* Poll @slot until it reads 0, for at most request_timeout_ms. */
+static bool cg_slot_wait(void __iomem *slot)
+{
+	u64 deadline = ktime_get_ns() +
+		       (u64)READ_ONCE(request_timeout_ms) * NSEC_PER_MSEC;
+
+	while (readq(slot)) {
+		if (ktime_get_ns() > deadline)
+			return false;
+		cpu_relax();
+	}
+	return true;
+}
+
 /*
  * Ask the host to pin @n pages for endpoint @bdf through this CPU's notify
  * slot and trigger byte, and wait (bounded) for the slot to read 0. The
  * host serves the request in the vCPU's own thread before the guest runs
  * its next instruction, or in a worker; interrupts stay off meanwhile so
- * that nothing else on this CPU uses the slot.
+ * that nothing else on this CPU uses the slot. A slot that is still busy
+ * (a request that timed out earlier, which the host may yet serve, from
+ * this CPU's batch buffer too) is waited for, bounded the same, and never
+ * rung over.
  */
 static int cg_request(struct cg *c, u16 bdf, const u64 *gfn, unsigned int n)
 {
-	u64 deadline, req;
+	void __iomem *slot;
 	unsigned long flags;
+	struct cg_hw *hw;
 	unsigned int cpu;
 	int ret = 0;
+	u64 req;
 
+	/* Interrupts off: an RCU read-side section, which cg_remove() waits for. */
 	local_irq_save(flags);
+	hw = rcu_dereference_sched(c->hw);
 	cpu = smp_processor_id();
-	if (cpu >= c->nr_slots) {
+	if (!hw || cpu >= hw->nr_slots) {
 		ret = -ENODEV;
+		goto out;
+	}
+	slot = hw->slots + 8 * cpu;
+	if (!cg_slot_wait(slot)) {
+		atomic64_inc(&c->slot_busy);
+		ret = -EBUSY;
 		goto out;
 	}
 	if (n == 1) {
@@ -255,16 +313,11 @@ static int cg_request(struct cg *c, u16 bdf, const u64 *gfn, unsigned int n)
 	}
 	atomic64_inc(&c->requests);
 	/* writeq() orders the batch's stores before the slot's. */
-	writeq(req, c->slots + 8 * cpu);
-	writeb(1, c->regs + CG_REG_TRIGGER + cpu);
-	deadline = ktime_get_ns() + (u64)request_timeout_ms * NSEC_PER_MSEC;
-	while (readq(c->slots + 8 * cpu)) {
-		if (ktime_get_ns() > deadline) {
-			atomic64_inc(&c->timeouts);
-			ret = -ETIMEDOUT;
-			break;
-		}
-		cpu_relax();
+	writeq(req, slot);
+	writeb(1, hw->regs + CG_REG_TRIGGER + cpu);
+	if (!cg_slot_wait(slot)) {
+		atomic64_inc(&c->timeouts);
+		ret = -ETIMEDOUT;
 	}
 	/* Entries are read after the slot read 0. */
 	rmb();
@@ -573,9 +626,16 @@ static const struct dma_map_ops cg_dma_ops = {
 
 /* ---- the DTT ---------------------------------------------------------- */
 
-static void cg_command(struct cg *c, u64 cmd)
+/*
+ * Write a command, then read cmd back: the deployed device model handles
+ * register writes asynchronously, and the read returns only once the write
+ * has been handled (a PARK that has not landed would let the host's
+ * unpinner race the shrinker). Both devices read cmd as 0.
+ */
+static void cg_command(struct cg_hw *hw, u64 cmd)
 {
-	writeq(cmd, c->regs + CG_REG_CMD);
+	writeq(cmd, hw->regs + CG_REG_CMD);
+	readq(hw->regs + CG_REG_CMD);
 }
 
 /*
@@ -617,14 +677,24 @@ static unsigned long cg_collect_empty(struct cg *c, u64 *table,
 static unsigned long cg_free_empty_leaves(struct cg *c, unsigned long budget)
 {
 	struct page *page, *tmp;
+	struct cg_hw *hw;
 	unsigned long n;
 	LIST_HEAD(freed);
 
 	if (c->level < 2)
 		return 0;
-	cg_command(c, CG_CMD_PARK);
+	/* Without the device the unpinner cannot be parked: keep the tables. */
+	if (!mutex_trylock(&c->hw_lock))
+		return 0;
+	hw = rcu_dereference_protected(c->hw, lockdep_is_held(&c->hw_lock));
+	if (!hw) {
+		mutex_unlock(&c->hw_lock);
+		return 0;
+	}
+	cg_command(hw, CG_CMD_PARK);
 	n = cg_collect_empty(c, c->root, c->level, budget, &freed);
-	cg_command(c, CG_CMD_UNPARK);
+	cg_command(hw, CG_CMD_UNPARK);
+	mutex_unlock(&c->hw_lock);
 	list_for_each_entry_safe(page, tmp, &freed, lru) {
 		list_del(&page->lru);
 		__free_page(page);
@@ -651,48 +721,26 @@ static unsigned long cg_shrink_scan(struct shrinker *s,
 	return n ? n : SHRINK_STOP;
 }
 
-static void cg_free_tables(u64 *table, unsigned int level)
-{
-	unsigned int i;
-
-	if (level > 1) {
-		for (i = 0; i < CG_UPPER_ENTRIES; i++)
-			if (table[i] & CG_UPPER_PRESENT)
-				cg_free_tables(cg_table(table[i]), level - 1);
-	}
-	free_page((unsigned long)table);
-}
-
-/* The highest guest frame number of RAM, plus one. */
-static unsigned long cg_ram_end_pfn(void)
-{
-	unsigned long end = 0;
-	int nid;
-
-	for_each_online_node(nid)
-		end = max(end, node_end_pfn(nid));
-	return end;
-}
-
 /* ---- endpoints -------------------------------------------------------- */
 
-static struct cg_endpoint *cg_find_ep(struct cg *c, u16 bdf)
+static struct cg_endpoint *cg_find_ep(struct cg_hw *hw, u16 bdf)
 {
 	unsigned int i;
 
-	for (i = 0; i < c->nr_eps; i++)
-		if (c->eps[i].bdf == bdf)
-			return &c->eps[i];
+	for (i = 0; i < hw->nr_eps; i++)
+		if (hw->eps[i].bdf == bdf)
+			return &hw->eps[i];
 	return NULL;
 }
 
 /*
  * Give an endpoint the tracking DMA ops. A driver bound to it already
  * (it probed before the coIOMMU device) is unbound first and probed again
- * with them, so that none of its DMA goes untracked.
+ * with them, so that none of its DMA goes untracked. An endpoint that has
+ * them already (the device was removed and probed again: the DTT and the
+ * endpoints' mappings were kept) keeps its driver.
  */
-static void cg_attach_ep(struct cg *c, struct cg_endpoint *ep,
-			 struct pci_dev *pdev)
+static void cg_attach_ep(struct cg_endpoint *ep, struct pci_dev *pdev)
 {
 	struct device *dev = &pdev->dev;
 	bool bound;
@@ -701,6 +749,11 @@ static void cg_attach_ep(struct cg *c, struct cg_endpoint *ep,
 	if (ep->pdev)
 		return;
 	ep->pdev = pci_dev_get(pdev);
+	if (get_dma_ops(dev) == &cg_dma_ops) {
+		dev_info(dev, "coiommu: DMA tracked (endpoint %04x), as before\n",
+			 ep->bdf);
+		return;
+	}
 	device_lock(dev);
 	bound = dev->driver;
 	device_unlock(dev);
@@ -718,16 +771,16 @@ static void cg_attach_ep(struct cg *c, struct cg_endpoint *ep,
 	}
 }
 
-/* Endpoint drivers go with the coIOMMU device: their DMA is not tracked. */
+/*
+ * The coIOMMU device goes away, the DTT stays: endpoints keep their
+ * drivers and the tracking DMA ops. Their mappings stay tracked and can be
+ * unmapped; a mapping that needs a pin request fails (-ENODEV) until the
+ * device is probed again.
+ */
 static void cg_detach_ep(struct cg_endpoint *ep)
 {
-	struct device *dev;
-
 	if (!ep->pdev)
 		return;
-	dev = &ep->pdev->dev;
-	device_release_driver(dev);
-	set_dma_ops(dev, NULL);
 	pci_dev_put(ep->pdev);
 	ep->pdev = NULL;
 }
@@ -735,13 +788,13 @@ static void cg_detach_ep(struct cg_endpoint *ep)
 static int cg_bus_notify(struct notifier_block *nb, unsigned long action,
 			 void *data)
 {
-	struct cg *c = container_of(nb, struct cg, nb);
+	struct cg_hw *hw = container_of(nb, struct cg_hw, nb);
 	struct pci_dev *pdev = to_pci_dev(data);
 	struct cg_endpoint *ep;
 
 	if (action != BUS_NOTIFY_ADD_DEVICE || pci_domain_nr(pdev->bus))
 		return NOTIFY_DONE;
-	ep = cg_find_ep(c, pci_dev_id(pdev));
+	ep = cg_find_ep(hw, pci_dev_id(pdev));
 	if (ep && !ep->pdev) {
 		/* Not bound yet: the ops are in place before any probe. */
 		ep->pdev = pci_dev_get(pdev);
@@ -794,6 +847,20 @@ static ssize_t timeouts_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(timeouts);
 
+static ssize_t slot_busy_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&cg_of(dev)->slot_busy));
+}
+static DEVICE_ATTR_RO(slot_busy);
+
+static ssize_t probes_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&cg_of(dev)->probes));
+}
+static DEVICE_ATTR_RO(probes);
+
 static ssize_t dtt_level_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {
@@ -801,38 +868,65 @@ static ssize_t dtt_level_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(dtt_level);
 
+static ssize_t dtt_pages_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", cg_of(dev)->nr_gfns);
+}
+static DEVICE_ATTR_RO(dtt_pages);
+
 static struct attribute *cg_attrs[] = {
 	&dev_attr_requests.attr,
 	&dev_attr_refused_pages.attr,
 	&dev_attr_leaves.attr,
 	&dev_attr_leaves_freed.attr,
 	&dev_attr_timeouts.attr,
+	&dev_attr_slot_busy.attr,
+	&dev_attr_probes.attr,
 	&dev_attr_dtt_level.attr,
+	&dev_attr_dtt_pages.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(cg);
 
 /* ---- the PCI driver --------------------------------------------------- */
 
-static int cg_read_endpoints(struct cg *c, void __iomem *topo)
+/*
+ * The endpoints of BAR4. BDF 0 is skipped, as the deployed driver does:
+ * 00:00.0 is the host bridge on the deployed VMM's bus (and on ours), never
+ * a passthrough device, and a zeroed entry must not give it DMA ops.
+ */
+static int cg_read_endpoints(struct cg_hw *hw, void __iomem *topo)
 {
 	unsigned int i, n = readw(topo);
 
 	if (n > (CG_BAR_SIZE - 2) / 2)
 		return -EINVAL;
-	c->eps = devm_kcalloc(&c->pdev->dev, max(n, 1U), sizeof(*c->eps),
-			      GFP_KERNEL);
-	if (!c->eps)
+	hw->eps = devm_kcalloc(&hw->pdev->dev, max(n, 1U), sizeof(*hw->eps),
+			       GFP_KERNEL);
+	if (!hw->eps)
 		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		c->eps[i].bdf = readw(topo + 2 + 2 * i);
-	c->nr_eps = n;
+	for (i = 0; i < n; i++) {
+		u16 bdf = readw(topo + 2 + 2 * i);
+
+		if (!bdf) {
+			dev_info(&hw->pdev->dev, "endpoint 0000 skipped\n");
+			continue;
+		}
+		hw->eps[hw->nr_eps++].bdf = bdf;
+	}
 	return 0;
 }
 
+/*
+ * The levels for every frame the guest may ever have, RAM hot-plugged
+ * above the boot-time end included: MAX_PHYSMEM_BITS (46, or 52 with
+ * 5-level paging). Only the root table is allocated here; the tables stay
+ * sparse, added when a page below them is first mapped.
+ */
 static int cg_build_dtt(struct cg *c)
 {
-	unsigned long end = cg_ram_end_pfn();
+	u64 end = BIT_ULL(MAX_PHYSMEM_BITS - PAGE_SHIFT);
 	unsigned int level = 1;
 
 	while (level < CG_MAX_LEVEL &&
@@ -849,118 +943,145 @@ static int cg_build_dtt(struct cg *c)
 	return 0;
 }
 
-static void cg_free_batches(struct cg *c)
+/* The DTT, the batch buffers and the shrinker: once, kept for good. */
+static struct cg *cg_create(void)
 {
-	unsigned int cpu;
+	struct cg *c = kzalloc(sizeof(*c), GFP_KERNEL);
+	unsigned int i;
 
+	if (!c)
+		return NULL;
+	mutex_init(&c->hw_lock);
+	spin_lock_init(&c->lock);
+	c->batch = kcalloc(nr_cpu_ids, sizeof(*c->batch), GFP_KERNEL);
 	if (!c->batch)
-		return;
-	for (cpu = 0; cpu < nr_cpu_ids; cpu++)
-		kfree(c->batch[cpu]);
+		goto err;
+	for (i = 0; i < nr_cpu_ids; i++) {
+		c->batch[i] = kzalloc(sizeof(*c->batch[i]), GFP_KERNEL);
+		if (!c->batch[i])
+			goto err;
+	}
+	if (cg_build_dtt(c))
+		goto err;
+	c->shrinker.count_objects = cg_shrink_count;
+	c->shrinker.scan_objects = cg_shrink_scan;
+	c->shrinker.seeks = DEFAULT_SEEKS;
+	if (register_shrinker(&c->shrinker, "coiommu-dtt")) {
+		free_page((unsigned long)c->root);
+		goto err;
+	}
+	return c;
+err:
+	if (c->batch)
+		for (i = 0; i < nr_cpu_ids; i++)
+			kfree(c->batch[i]);
 	kfree(c->batch);
+	kfree(c);
+	return NULL;
 }
 
 static int cg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	void __iomem *topo;
 	struct pci_dev *ep;
+	phys_addr_t root;
+	struct cg_hw *hw;
 	struct cg *c;
 	unsigned int i;
 	int ret;
 
-	if (cg_dev)
-		return -EBUSY;
-	c = devm_kzalloc(&pdev->dev, sizeof(*c), GFP_KERNEL);
-	if (!c)
+	hw = devm_kzalloc(&pdev->dev, sizeof(*hw), GFP_KERNEL);
+	if (!hw)
 		return -ENOMEM;
-	c->pdev = pdev;
-	spin_lock_init(&c->lock);
+	hw->pdev = pdev;
 	ret = pcim_enable_device(pdev);
 	if (ret)
 		return ret;
 	ret = pcim_iomap_regions(pdev, BIT(0) | BIT(2) | BIT(4), KBUILD_MODNAME);
 	if (ret)
 		return ret;
-	c->regs = pcim_iomap_table(pdev)[0];
-	c->slots = pcim_iomap_table(pdev)[2];
+	hw->regs = pcim_iomap_table(pdev)[0];
+	hw->slots = pcim_iomap_table(pdev)[2];
 	topo = pcim_iomap_table(pdev)[4];
 	if (pci_resource_len(pdev, 0) < CG_BAR_SIZE ||
 	    pci_resource_len(pdev, 2) < CG_BAR_SIZE ||
 	    pci_resource_len(pdev, 4) < CG_BAR_SIZE)
 		return -ENODEV;
-	c->nr_slots = min(CG_BAR_SIZE - CG_REG_TRIGGER, CG_BAR_SIZE / 8);
-	ret = cg_read_endpoints(c, topo);
+	hw->nr_slots = min(CG_BAR_SIZE - CG_REG_TRIGGER, CG_BAR_SIZE / 8);
+	ret = cg_read_endpoints(hw, topo);
 	if (ret)
 		return ret;
 
-	c->batch = kcalloc(nr_cpu_ids, sizeof(*c->batch), GFP_KERNEL);
-	if (!c->batch)
-		return -ENOMEM;
-	for (i = 0; i < nr_cpu_ids; i++) {
-		c->batch[i] = kzalloc(sizeof(*c->batch[i]), GFP_KERNEL);
-		if (!c->batch[i]) {
-			ret = -ENOMEM;
-			goto err_batch;
-		}
+	mutex_lock(&cg_create_lock);
+	c = cg_dev;
+	if (!c) {
+		c = cg_create();
+		if (c)	/* fully set up before the DMA ops can see it */
+			smp_store_release(&cg_dev, c);
 	}
-	ret = cg_build_dtt(c);
-	if (ret)
-		goto err_batch;
-
-	writeq(virt_to_phys(c->root), c->regs + CG_REG_DTT_ROOT);
-	writeq(c->level, c->regs + CG_REG_DTT_LEVEL);
-	cg_command(c, CG_CMD_ACTIVATE);
+	mutex_unlock(&cg_create_lock);
+	if (!c)
+		return -ENOMEM;
+	mutex_lock(&c->hw_lock);
+	if (rcu_access_pointer(c->hw)) {
+		mutex_unlock(&c->hw_lock);
+		return -EBUSY;	/* one coIOMMU device per guest */
+	}
+	/*
+	 * The first probe activates the DTT; a later one (after a PCI remove)
+	 * writes the same root and level and activates again: registers that
+	 * hold a value already keep it, and ACTIVATE of an active device does
+	 * nothing, on the deployed device as on ours. Never DEACTIVATE.
+	 */
+	writeq(virt_to_phys(c->root), hw->regs + CG_REG_DTT_ROOT);
+	writeq(c->level, hw->regs + CG_REG_DTT_LEVEL);
+	cg_command(hw, CG_CMD_ACTIVATE);
 	pci_set_drvdata(pdev, c);
+	rcu_assign_pointer(c->hw, hw);
+	mutex_unlock(&c->hw_lock);
 
-	c->shrinker.count_objects = cg_shrink_count;
-	c->shrinker.scan_objects = cg_shrink_scan;
-	c->shrinker.seeks = DEFAULT_SEEKS;
-	ret = register_shrinker(&c->shrinker, "coiommu-dtt");
+	hw->nb.notifier_call = cg_bus_notify;
+	ret = bus_register_notifier(&pci_bus_type, &hw->nb);
 	if (ret)
-		goto err_active;
-	WRITE_ONCE(cg_dev, c);
-	c->nb.notifier_call = cg_bus_notify;
-	ret = bus_register_notifier(&pci_bus_type, &c->nb);
-	if (ret)
-		goto err_shrinker;
+		dev_warn(&pdev->dev, "no PCI bus notifier (%d): endpoints added later are not tracked\n",
+			 ret);
 
-	dev_info(&pdev->dev, "DTT: %u level(s), %lu pages covered, %u endpoint(s)\n",
-		 c->level, c->nr_gfns, c->nr_eps);
-	for (i = 0; i < c->nr_eps; i++) {
-		ep = pci_get_domain_bus_and_slot(0, PCI_BUS_NUM(c->eps[i].bdf),
-						 c->eps[i].bdf & 0xff);
+	root = virt_to_phys(c->root);
+	dev_info(&pdev->dev, "DTT at %pa%s: %u level(s), %lu pages covered, %u endpoint(s)\n",
+		 &root, atomic64_inc_return(&c->probes) > 1 ? " (kept)" : "",
+		 c->level, c->nr_gfns, hw->nr_eps);
+	for (i = 0; i < hw->nr_eps; i++) {
+		ep = pci_get_domain_bus_and_slot(0, PCI_BUS_NUM(hw->eps[i].bdf),
+						 hw->eps[i].bdf & 0xff);
 		if (!ep)
 			continue;
-		cg_attach_ep(c, &c->eps[i], ep);
+		cg_attach_ep(&hw->eps[i], ep);
 		pci_dev_put(ep);
 	}
 	return 0;
-
-err_shrinker:
-	WRITE_ONCE(cg_dev, NULL);
-	unregister_shrinker(&c->shrinker);
-err_active:
-	cg_command(c, CG_CMD_DEACTIVATE);
-	cg_free_tables(c->root, c->level);
-err_batch:
-	cg_free_batches(c);
-	return ret;
 }
 
+/*
+ * Only a PCI remove of the device gets here (the driver cannot be unbound
+ * otherwise): stop using the device, keep the DTT and the activation.
+ */
 static void cg_remove(struct pci_dev *pdev)
 {
 	struct cg *c = pci_get_drvdata(pdev);
+	struct cg_hw *hw;
 	unsigned int i;
 
-	bus_unregister_notifier(&pci_bus_type, &c->nb);
-	for (i = 0; i < c->nr_eps; i++)
-		cg_detach_ep(&c->eps[i]);
-	unregister_shrinker(&c->shrinker);
-	WRITE_ONCE(cg_dev, NULL);
-	/* The host stops reading the DTT; what it pinned stays pinned. */
-	cg_command(c, CG_CMD_DEACTIVATE);
-	cg_free_tables(c->root, c->level);
-	cg_free_batches(c);
+	mutex_lock(&c->hw_lock);
+	hw = rcu_dereference_protected(c->hw, lockdep_is_held(&c->hw_lock));
+	RCU_INIT_POINTER(c->hw, NULL);
+	mutex_unlock(&c->hw_lock);
+	/* Requests in flight run with interrupts off. */
+	synchronize_rcu();
+	if (hw->nb.notifier_call)
+		bus_unregister_notifier(&pci_bus_type, &hw->nb);
+	for (i = 0; i < hw->nr_eps; i++)
+		cg_detach_ep(&hw->eps[i]);
+	dev_info(&pdev->dev, "removed; the DTT stays active\n");
 }
 
 static const struct pci_device_id cg_ids[] = {
@@ -975,8 +1096,16 @@ static struct pci_driver cg_driver = {
 	.probe		= cg_probe,
 	.remove		= cg_remove,
 	.dev_groups	= cg_groups,
+	/* No unbind through sysfs: the DTT stays active with the device. */
+	.driver.suppress_bind_attrs = true,
 };
-module_pci_driver(cg_driver);
+
+/* No module_exit(): the module stays for the VM's life, as the DTT does. */
+static int __init cg_init(void)
+{
+	return pci_register_driver(&cg_driver);
+}
+module_init(cg_init);
 
 MODULE_DESCRIPTION("coIOMMU guest driver: DMA tracking and pinning on demand");
 MODULE_LICENSE("GPL");

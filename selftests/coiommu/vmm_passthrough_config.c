@@ -3,7 +3,7 @@
  * vmm_passthrough_config: coiommu-vmm passes an edu device (bound to
  * vfio-pci) through to its nested Linux guest, next to the coIOMMU device.
  * The guest enumerates both on the conf1 PCI bus (edu 1234:11e8 at
- * 00:02.0, coIOMMU 1234:abcd class 0xff0000 at 00:01.0) and reads edu's
+ * 00:02.0, coIOMMU 1234:abcd class 0xffff00 at 00:01.0) and reads edu's
  * ident register, 0x010000ed, through the passthrough BAR (a KVM memory
  * slot on the VFIO mmap). The VMM attached guest RAM and the device to
  * /dev/coiommu; no guest driver did DMA, so nothing got pinned. After the
@@ -38,7 +38,7 @@ TEST_F_TIMEOUT(vmm, vmm_passthrough_config, CT_VMM_TEST_TIMEOUT)
 	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
-	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: pci 0000:00:01.0 0x1234:0xabcd class 0xff0000"));
+	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: pci 0000:00:01.0 0x1234:0xabcd class 0xffff00"));
 	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: pci 0000:00:02.0 0x1234:0x11e8 class 0x00ff00"));
 	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: edu 0000:00:02.0 ident 0x010000ED"));
 	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: powering off with status 0"));

@@ -62,6 +62,16 @@ int coiommu_add_vfio_device(int co, int device_fd, int group_fd, uint16_t bdf)
 	return xioctl(co, COIOMMU_ADD_DEVICE, &d);
 }
 
+int coiommu_remove_device(int co, uint16_t bdf)
+{
+	struct coiommu_remove_device d = {
+		.argsz = sizeof(d),
+		.bdf = bdf,
+	};
+
+	return xioctl(co, COIOMMU_REMOVE_DEVICE, &d);
+}
+
 static int range_ioctl(int co, unsigned long cmd, uint64_t gpa, uint64_t size)
 {
 	struct coiommu_range r = { .argsz = sizeof(r), .gpa = gpa, .size = size };
@@ -97,11 +107,12 @@ int coiommu_set_unpin_period(int co, uint32_t period_ms)
 	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
 }
 
-int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
-		    uint32_t dtt_level)
+static int command(int co, uint32_t cmd, uint64_t dtt_root,
+		   uint32_t dtt_level, uint32_t flags)
 {
 	struct coiommu_command c = {
 		.argsz = sizeof(c),
+		.flags = flags,
 		.cmd = cmd,
 		.dtt_root = dtt_root,
 		.dtt_level = dtt_level,
@@ -110,11 +121,18 @@ int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
 	return xioctl(co, COIOMMU_COMMAND, &c);
 }
 
+int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
+		    uint32_t dtt_level)
+{
+	return command(co, cmd, dtt_root, dtt_level, 0);
+}
+
+/* Length 0: a write of any width at @gpa (KVM matches the address only). */
 static int ioeventfd(int vm_fd, uint64_t gpa, int efd, bool assign)
 {
 	struct kvm_ioeventfd io = {
 		.addr = gpa,
-		.len = 1,
+		.len = 0,
 		.fd = efd,
 		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
@@ -137,6 +155,7 @@ int coiommu_attach_doorbells(int co, struct coiommu_doorbells *db, int vm_fd,
 	memset(db, 0, sizeof(*db));
 	db->vm_fd = vm_fd;
 	db->trigger_gpa = bar0_gpa + COIOMMU_BAR0_TRIGGER;
+	db->mapped = 1;
 	db->eventfds = malloc(nr_vcpus * sizeof(int));
 	if (!db->eventfds)
 		return -ENOMEM;
@@ -169,15 +188,158 @@ err:
 	return ret;
 }
 
+int coiommu_doorbells_unmap(struct coiommu_doorbells *db)
+{
+	unsigned int i;
+	int ret = 0;
+
+	if (!db->mapped)
+		return 0;
+	for (i = 0; i < db->nr_vcpus; i++) {
+		int r = ioeventfd(db->vm_fd, db->trigger_gpa + i,
+				  db->eventfds[i], false);
+
+		if (r && !ret)
+			ret = r;
+	}
+	db->mapped = 0;
+	return ret;
+}
+
+int coiommu_doorbells_map(struct coiommu_doorbells *db, uint64_t bar0_gpa)
+{
+	unsigned int i;
+	int ret;
+
+	ret = coiommu_doorbells_unmap(db);
+	if (ret)
+		return ret;
+	db->trigger_gpa = bar0_gpa + COIOMMU_BAR0_TRIGGER;
+	for (i = 0; i < db->nr_vcpus; i++) {
+		ret = ioeventfd(db->vm_fd, db->trigger_gpa + i,
+				db->eventfds[i], true);
+		if (ret) {
+			while (i--)
+				ioeventfd(db->vm_fd, db->trigger_gpa + i,
+					  db->eventfds[i], false);
+			return ret;
+		}
+	}
+	db->mapped = 1;
+	return 0;
+}
+
 void coiommu_detach_doorbells(struct coiommu_doorbells *db)
 {
 	unsigned int i;
 
-	for (i = 0; i < db->nr_vcpus; i++) {
-		ioeventfd(db->vm_fd, db->trigger_gpa + i, db->eventfds[i], false);
+	coiommu_doorbells_unmap(db);
+	for (i = 0; i < db->nr_vcpus; i++)
 		close(db->eventfds[i]);
-	}
 	free(db->eventfds);
 	db->eventfds = NULL;
 	db->nr_vcpus = 0;
+}
+
+void coiommu_regs_read(struct coiommu_regs *r, uint64_t off, void *data,
+		       unsigned int len)
+{
+	uint64_t val = 0;
+
+	if (len == 8 && !(off & 7)) {
+		if (off == COIOMMU_BAR0_DTT_ROOT)
+			val = r->dtt_root;
+		else if (off == COIOMMU_BAR0_DTT_LEVEL)
+			val = r->dtt_level;
+		/* cmd, trigger bytes: 0 */
+	}
+	memset(data, 0, len);
+	if (len == 8)
+		memcpy(data, &val, len);
+}
+
+/*
+ * The module refuses to activate again, after a DEACTIVATE, the root that
+ * activation had, unless the VMM says the guest wrote it anew.
+ */
+#ifdef COIOMMU_COMMAND_NEW_ROOT
+#define NEW_ROOT	COIOMMU_COMMAND_NEW_ROOT
+#else
+#define NEW_ROOT	0
+#endif
+
+static int regs_command(struct coiommu_regs *r, uint64_t cmd)
+{
+	int ret;
+
+	switch (cmd) {
+	case COIOMMU_CMD_ACTIVATE:
+		if (r->active)
+			return 0;	/* the deployed device: nothing to do */
+		if (!r->dtt_root || !r->dtt_level ||
+		    r->dtt_level > UINT32_MAX)
+			return -EINVAL;
+		/*
+		 * After a DEACTIVATE the registers were re-armed: the guest
+		 * wrote this root since, even if it is the old address.
+		 */
+		ret = command(r->co, COIOMMU_CMD_ACTIVATE, r->dtt_root,
+			      (uint32_t)r->dtt_level,
+			      r->deactivated ? NEW_ROOT : 0);
+		if (!ret) {
+			r->active = 1;
+			r->deactivated = 0;
+		}
+		return ret ? ret : 1;
+	case COIOMMU_CMD_DEACTIVATE:
+		ret = coiommu_command(r->co, COIOMMU_CMD_DEACTIVATE, 0, 0);
+		if (ret)
+			return ret;
+		/* Re-arm: a new ACTIVATE needs a root and level written anew. */
+		r->active = 0;
+		r->deactivated = 1;
+		r->dtt_root = 0;
+		r->dtt_level = 0;
+		return 1;
+	case COIOMMU_CMD_PARK:
+	case COIOMMU_CMD_UNPARK:
+		ret = coiommu_command(r->co, (uint32_t)cmd, 0, 0);
+		return ret ? ret : 1;
+	default:
+		return -EINVAL;
+	}
+}
+
+int coiommu_regs_write(struct coiommu_regs *r, uint64_t off,
+		       const void *data, unsigned int len)
+{
+	uint64_t val;
+	int ret = 0;
+
+	if (off >= COIOMMU_BAR0_TRIGGER) {
+		uint64_t vcpu = off - COIOMMU_BAR0_TRIGGER;
+
+		/* A vCPU without a doorbell: complete its slot. */
+		if (r->slots && vcpu < COIOMMU_MAX_SLOTS)
+			__atomic_store_n(&r->slots[vcpu], 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	if (len != 8 || (off & 7))
+		return 0;
+	memcpy(&val, data, 8);
+	switch (off) {
+	case COIOMMU_BAR0_DTT_ROOT:
+		if (!r->dtt_root)
+			r->dtt_root = val;
+		break;
+	case COIOMMU_BAR0_DTT_LEVEL:
+		if (!r->dtt_level)
+			r->dtt_level = val;
+		break;
+	case COIOMMU_BAR0_CMD:
+		ret = regs_command(r, val);
+		r->last_error = ret < 0 ? ret : 0;
+		break;
+	}
+	return ret;
 }

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * The coIOMMU device (Documentation/guest-abi.rst): PCI 1234:abcd rev 0x10,
- * class "other", three 64-bit memory BARs of 8 KiB:
+ * class 0xffff00 (class and subclass "other"), three 64-bit prefetchable
+ * memory BARs of 8 KiB, as the deployed device:
  *
- *	BAR0	registers, trapped here: dtt_root (0x00), cmd (0x08),
- *		dtt_level (0x10); from 0x18 one trigger byte per vCPU, each a
- *		KVM ioeventfd that coiommu_host listens to (never trapped)
+ *	BAR0	registers, trapped here (libcoiommu's register file): dtt_root
+ *		(0x00), cmd (0x08), dtt_level (0x10); from 0x18 one trigger
+ *		byte per vCPU, each a KVM ioeventfd that coiommu_host listens
+ *		to (never trapped; a trigger of a vCPU the VM does not have
+ *		reaches us and completes its slot)
  *	BAR2	notify slots: memory shared by guest, VMM and coiommu_host
  *	BAR4	topology: u16 count, u16 BDF per endpoint (read-only memory)
  *
@@ -29,17 +32,13 @@
 #define COIOMMU_VENDOR		0x1234
 #define COIOMMU_DEVICE		0xabcd
 #define COIOMMU_REVISION	0x10
-#define COIOMMU_CLASS		0xff0000	/* "other" */
-#define COIOMMU_BAR_SIZE	0x2000
+#define COIOMMU_CLASS		0xffff00	/* "other", subclass "other" */
 #define BAR_REGS		0
 #define BAR_NOTIFY		2
 #define BAR_TOPO		4
 
 struct coiommu_dev {
-	uint64_t dtt_root;
-	uint64_t dtt_level;
-	uint64_t cmd;
-	bool root_locked;	/* dtt_root can be written once */
+	struct coiommu_regs regs;	/* BAR0 */
 	uint8_t *notify;	/* BAR2 backing */
 	uint8_t *topo;		/* BAR4 backing */
 	struct coiommu_doorbells db;
@@ -47,26 +46,6 @@ struct coiommu_dev {
 	uint64_t bar0;		/* where the ioeventfds are */
 	bool bar0_mapped;
 };
-
-static int ioeventfds(struct vmm *vmm, struct coiommu_dev *c, uint64_t bar0,
-		      bool assign)
-{
-	unsigned int i;
-
-	for (i = 0; i < c->db.nr_vcpus; i++) {
-		struct kvm_ioeventfd io = {
-			.addr = bar0 + COIOMMU_BAR0_TRIGGER + i,
-			.len = 1,
-			.fd = c->db.eventfds[i],
-			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
-		};
-
-		if (ioctl(vmm->vm, KVM_IOEVENTFD, &io))
-			return -errno;
-	}
-	c->db.trigger_gpa = bar0 + COIOMMU_BAR0_TRIGGER;
-	return 0;
-}
 
 static void co_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
 {
@@ -78,7 +57,8 @@ static void co_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
 	case BAR_REGS:
 		/* Trapped; the doorbells follow the BAR when it moves. */
 		if (c->attached)
-			ret = ioeventfds(vmm, c, addr, map);
+			ret = map ? coiommu_doorbells_map(&c->db, addr) :
+				    coiommu_doorbells_unmap(&c->db);
 		c->bar0 = addr;
 		c->bar0_mapped = map;
 		break;
@@ -97,78 +77,37 @@ static void co_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
 			(unsigned long long)addr, strerror(-ret));
 }
 
-static void do_command(struct vmm *vmm, struct coiommu_dev *c, uint32_t cmd)
-{
-	bool act = cmd == COIOMMU_CMD_ACTIVATE;
-	int ret;
-
-	c->cmd = cmd;
-	ret = coiommu_command(vmm->coiommu, cmd, act ? c->dtt_root : 0,
-			      act ? (uint32_t)c->dtt_level : 0);
-	if (act && !ret)
-		c->root_locked = true;
-	/* The ABI has no error register: a refused command does nothing. */
-	if (ret)
-		fprintf(stderr, "coiommu-vmm: guest command %u (dtt_root 0x%llx, dtt_level %llu) refused: %s\n",
-			cmd, (unsigned long long)c->dtt_root,
-			(unsigned long long)c->dtt_level, strerror(-ret));
-	else
-		vmm_log(vmm, "coIOMMU command %u (dtt_root 0x%llx, dtt_level %llu)",
-			cmd, (unsigned long long)c->dtt_root,
-			(unsigned long long)c->dtt_level);
-}
-
-/* Write @len bytes of @val at byte @shift of the u64 register @reg. */
-static void merge(uint64_t *reg, uint64_t val, unsigned int shift,
-		  unsigned int len)
-{
-	uint64_t mask = len == 8 ? ~0ULL : ((1ULL << (8 * len)) - 1) << shift;
-
-	*reg = (*reg & ~mask) | ((val << shift) & mask);
-}
-
 static bool co_mmio(struct pci_dev *d, int bar, uint64_t off, uint8_t *data,
 		    unsigned int len, bool write)
 {
 	struct coiommu_dev *c = d->priv;
-	unsigned int shift = 8 * (off & 7);
-	uint64_t *reg = NULL, val = 0;
+	struct coiommu_regs *r = &c->regs;
+	uint64_t cmd = 0;
+	int ret;
 
 	if (bar != BAR_REGS)
 		return true;	/* a write to read-only BAR4: dropped */
-	if (off < COIOMMU_BAR0_TRIGGER && (off & (len - 1)) == 0 &&
-	    (len == 4 || len == 8)) {
-		switch (off & ~7ULL) {
-		case COIOMMU_BAR0_DTT_ROOT:
-			reg = &c->dtt_root;
-			break;
-		case COIOMMU_BAR0_CMD:
-			reg = &c->cmd;
-			break;
-		case COIOMMU_BAR0_DTT_LEVEL:
-			reg = &c->dtt_level;
-			break;
-		}
-	}
 	if (!write) {
-		if (reg)
-			val = *reg >> shift;
-		memcpy(data, &val, len);
+		coiommu_regs_read(r, off, data, len);
 		return true;
 	}
-	if (!reg)
-		return true;	/* trigger byte of a vCPU we do not have */
-	memcpy(&val, data, len);
-	if (reg == &c->dtt_root) {
-		if (!c->root_locked)
-			merge(reg, val, shift, len);
-		if (len == 8 && c->dtt_root)
-			c->root_locked = true;
-	} else if (reg == &c->dtt_level) {
-		merge(reg, val, shift, len);
-	} else if (!shift) {	/* cmd: the low dword or the whole qword */
-		do_command(d->vmm, c, (uint32_t)val);
-	}
+	if (off == COIOMMU_BAR0_CMD && len == 8)
+		memcpy(&cmd, data, 8);
+	if (off >= COIOMMU_BAR0_TRIGGER)
+		vmm_log(d->vmm, "coIOMMU trigger of vCPU %llu (%u bytes): no doorbell, slot completed",
+			(unsigned long long)(off - COIOMMU_BAR0_TRIGGER), len);
+	ret = coiommu_regs_write(r, off, data, len);
+	/* The ABI has no error register: a refused command does nothing. */
+	if (ret < 0)
+		fprintf(stderr, "coiommu-vmm: guest command %llu (dtt_root 0x%llx, dtt_level %llu) refused: %s\n",
+			(unsigned long long)cmd,
+			(unsigned long long)r->dtt_root,
+			(unsigned long long)r->dtt_level, strerror(-ret));
+	else if (ret > 0)
+		vmm_log(d->vmm, "coIOMMU command %llu (dtt_root 0x%llx, dtt_level %llu)",
+			(unsigned long long)cmd,
+			(unsigned long long)r->dtt_root,
+			(unsigned long long)r->dtt_level);
 	return true;
 }
 
@@ -193,6 +132,8 @@ struct pci_dev *coiommu_dev_create(struct vmm *vmm, uint8_t devfn)
 		vmm_die("out of memory");
 	c->notify = shared_page();
 	c->topo = shared_page();
+	c->regs.slots = (uint64_t *)c->notify;
+	c->regs.co = -1;
 	d->devfn = devfn;
 	d->name = "coIOMMU";
 	d->priv = c;
@@ -203,6 +144,7 @@ struct pci_dev *coiommu_dev_create(struct vmm *vmm, uint8_t devfn)
 	for (i = BAR_REGS; i <= BAR_TOPO; i += 2) {
 		d->bar[i].size = COIOMMU_BAR_SIZE;
 		d->bar[i].is64 = true;
+		d->bar[i].prefetch = true;
 	}
 	d->bar_map = co_bar_map;
 	d->mmio = co_mmio;
@@ -227,6 +169,7 @@ void coiommu_dev_attach(struct vmm *vmm)
 	if (vmm->coiommu < 0)
 		vmm_die("/dev/coiommu: %s (is coiommu_host loaded?)",
 			strerror(-vmm->coiommu));
+	c->regs.co = vmm->coiommu;
 	ret = coiommu_set_memory(vmm->coiommu, &ram, 1);
 	if (ret)
 		vmm_die("coiommu_set_memory: %s", strerror(-ret));
@@ -256,6 +199,14 @@ void coiommu_dev_attach(struct vmm *vmm)
 		(unsigned long long)(vmm->ram_size / MIB),
 		vmm->nr_passthrough, vmm->nr_vcpus,
 		(unsigned long long)c->db.trigger_gpa);
+}
+
+int coiommu_dev_remove(struct vmm *vmm, struct pci_dev *pt)
+{
+	if (!vmm->coiommu_dev || vmm->coiommu < 0)
+		return 0;
+	/* bus 0: BDF = devfn */
+	return coiommu_remove_device(vmm->coiommu, pt->devfn);
 }
 
 void coiommu_dev_stats_line(struct vmm *vmm, double t, bool final)
@@ -290,13 +241,10 @@ void coiommu_dev_destroy(struct vmm *vmm)
 {
 	struct coiommu_dev *c = vmm->coiommu_dev->priv;
 
-	if (c->attached) {
-		if (c->bar0_mapped)
-			coiommu_detach_doorbells(&c->db);
-		else
-			free(c->db.eventfds);
-	}
+	if (c->attached)
+		coiommu_detach_doorbells(&c->db);
 	c->attached = false;
+	c->regs.co = -1;
 	if (vmm->coiommu >= 0)
 		close(vmm->coiommu);
 	vmm->coiommu = -1;

@@ -11,13 +11,24 @@
  * Memory BARs are mmap()ed from the VFIO device and become KVM memory
  * slots at the address the guest programs; BARs VFIO cannot mmap are
  * trapped and forwarded with pread()/pwrite(). I/O BARs are not supported.
+ *
+ * When the host wants a device back (its vfio-pci driver is being unbound,
+ * or it is hot-unplugged), VFIO signals the device's request eventfd
+ * (VFIO_PCI_REQ_IRQ_INDEX) and waits until every file of the device is
+ * closed. A thread answers: it takes the device away from coiommu_host
+ * (COIOMMU_REMOVE_DEVICE, which drops the module's reference to the device
+ * file), removes the BARs' memory slots, unmaps them and closes the device
+ * file. The guest then sees a device that is gone (its BARs and config
+ * space read all ones) and runs on.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,7 +45,8 @@
 struct vfio_pt {
 	char bdf[32];
 	int group;
-	int device;
+	int device;		/* -1 once given back to the host */
+	int req;		/* VFIO's device request eventfd, or -1 */
 	uint64_t cfg_off;
 	struct {
 		uint64_t off;
@@ -67,6 +79,8 @@ static uint32_t pt_cfg_read(struct pci_dev *d, unsigned int off,
 	uint32_t v = 0;
 	unsigned int i;
 
+	if (pt->device < 0)
+		return 0xffffffffu;	/* gone */
 	if (pread(pt->device, &v, len, pt->cfg_off + off) != (ssize_t)len)
 		return 0xffffffffu;
 	for (i = 0; i < len; i++) {
@@ -87,7 +101,7 @@ static void pt_cfg_write(struct pci_dev *d, unsigned int off,
 	struct vfio_pt *pt = d->priv;
 
 	/* The header only: the capabilities are hidden. */
-	if (off + len > PCI_HEADER_END)
+	if (off + len > PCI_HEADER_END || pt->device < 0)
 		return;
 	if (pwrite(pt->device, &val, len, pt->cfg_off + off) != (ssize_t)len)
 		vmm_log(d->vmm, "%s: config write at 0x%x failed", pt->bdf,
@@ -99,6 +113,8 @@ static void pt_command_write(struct pci_dev *d, uint16_t val)
 	struct vfio_pt *pt = d->priv;
 	uint16_t cmd;
 
+	if (pt->device < 0)
+		return;
 	if (pread(pt->device, &cmd, 2, pt->cfg_off + 4) != 2)
 		vmm_die("%s: cannot read the command register", pt->bdf);
 	/* The guest's memory, bus master and INTx disable bits; no I/O. */
@@ -115,7 +131,7 @@ static void pt_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
 	int ret;
 
 	if (!pt->region[i].map)
-		return;		/* trapped: pci_mmio() finds it */
+		return;		/* trapped (or gone): pci_mmio() finds it */
 	ret = vmm_set_slot(d->vmm, pt->region[i].slot, addr,
 			   map ? d->bar[i].size : 0, pt->region[i].map,
 			   false);
@@ -128,9 +144,11 @@ static bool pt_mmio(struct pci_dev *d, int bar, uint64_t off, uint8_t *data,
 		    unsigned int len, bool write)
 {
 	struct vfio_pt *pt = d->priv;
-	ssize_t n;
+	ssize_t n = -1;
 
-	if (write)
+	if (pt->device < 0)
+		;		/* gone: writes dropped, reads all ones */
+	else if (write)
 		n = pwrite(pt->device, data, len, pt->region[bar].off + off);
 	else
 		n = pread(pt->device, data, len, pt->region[bar].off + off);
@@ -237,6 +255,7 @@ struct pci_dev *vfio_passthrough(struct vmm *vmm, const char *bdf,
 			i++;	/* the upper half */
 	}
 
+	pt->req = -1;
 	d->devfn = devfn;
 	d->name = pt->bdf;
 	d->priv = pt;
@@ -250,6 +269,132 @@ struct pci_dev *vfio_passthrough(struct vmm *vmm, const char *bdf,
 	vmm_log(vmm, "%s (VFIO group %d) is guest 00:%02x.%x", bdf, gid,
 		devfn >> 3, devfn & 7);
 	return d;
+}
+
+/* Have VFIO signal an eventfd when it wants the device back. */
+static int req_irq(struct vfio_pt *pt)
+{
+	struct vfio_irq_info irq = {
+		.argsz = sizeof(irq),
+		.index = VFIO_PCI_REQ_IRQ_INDEX,
+	};
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t efd;
+
+	if (ioctl(pt->device, VFIO_DEVICE_GET_IRQ_INFO, &irq) || !irq.count ||
+	    !(irq.flags & VFIO_IRQ_INFO_EVENTFD))
+		return -ENOTSUP;
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0)
+		return -errno;
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_REQ_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	if (ioctl(pt->device, VFIO_DEVICE_SET_IRQS, set)) {
+		int ret = -errno;
+
+		close(efd);
+		return ret;
+	}
+	pt->req = efd;
+	return 0;
+}
+
+/* Give passthrough device @d back to the host; call with vmm->lock held. */
+static void give_back(struct vmm *vmm, struct pci_dev *d)
+{
+	struct vfio_pt *pt = d->priv;
+	int i, ret;
+
+	ret = coiommu_dev_remove(vmm, d);
+	if (ret)
+		fprintf(stderr, "coiommu-vmm: %s: COIOMMU_REMOVE_DEVICE: %s\n",
+			pt->bdf, strerror(-ret));
+	for (i = 0; i < 6; i++) {
+		if (!pt->region[i].map)
+			continue;
+		if (d->bar[i].mapped)
+			vmm_set_slot(vmm, pt->region[i].slot,
+				     d->bar[i].mapped_addr, 0,
+				     pt->region[i].map, false);
+		munmap(pt->region[i].map, d->bar[i].size);
+		pt->region[i].map = NULL;
+	}
+	close(pt->device);
+	pt->device = -1;
+	fprintf(stderr, "coiommu-vmm: %s: VFIO asked for the device back: %s, device file closed\n",
+		pt->bdf, !vmm->coiommu_dev ? "no coIOMMU" :
+		ret ? "not removed from coIOMMU" : "removed from coIOMMU");
+}
+
+static void *req_thread(void *arg)
+{
+	struct vmm *vmm = arg;
+	struct pollfd pfd[MAX_PASSTHROUGH];
+	struct pci_dev *dev[MAX_PASSTHROUGH];
+
+	for (;;) {
+		unsigned int i, n = 0;
+		int ret;
+
+		pthread_mutex_lock(&vmm->lock);
+		for (i = 0; i < vmm->nr_passthrough; i++) {
+			struct vfio_pt *pt = vmm->passthrough[i]->priv;
+
+			if (pt->req < 0)
+				continue;
+			pfd[n].fd = pt->req;
+			pfd[n].events = POLLIN;
+			dev[n++] = vmm->passthrough[i];
+		}
+		pthread_mutex_unlock(&vmm->lock);
+		if (!n)
+			break;
+		ret = poll(pfd, n, -1);
+		if (ret < 0 && errno != EINTR)
+			vmm_die("poll: %s", strerror(errno));
+		pthread_mutex_lock(&vmm->lock);
+		for (i = 0; ret > 0 && i < n; i++) {
+			struct vfio_pt *pt = dev[i]->priv;
+			uint64_t v;
+
+			if (!(pfd[i].revents & POLLIN) ||
+			    read(pt->req, &v, sizeof(v)) != sizeof(v))
+				continue;
+			give_back(vmm, dev[i]);
+			close(pt->req);
+			pt->req = -1;
+		}
+		pthread_mutex_unlock(&vmm->lock);
+	}
+	return NULL;
+}
+
+void vfio_start_req_thread(struct vmm *vmm)
+{
+	unsigned int i, n = 0;
+	pthread_t t;
+
+	for (i = 0; i < vmm->nr_passthrough; i++) {
+		struct pci_dev *d = vmm->passthrough[i];
+		struct vfio_pt *pt = d->priv;
+		int ret = req_irq(pt);
+
+		if (ret)
+			fprintf(stderr, "coiommu-vmm: %s: no VFIO device request interrupt (%s): unbinding its host driver waits for the VM to end\n",
+				pt->bdf, strerror(-ret));
+		else
+			n++;
+	}
+	if (!n)
+		return;
+	if (pthread_create(&t, NULL, req_thread, vmm))
+		vmm_die("pthread_create failed");
+	pthread_detach(t);
 }
 
 int vfio_map_ram(struct vmm *vmm)

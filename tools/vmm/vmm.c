@@ -622,6 +622,7 @@ int main(int argc, char **argv)
 						unpin_period_ms, strerror(-ret));
 			}
 		}
+		vfio_start_req_thread(vmm);
 	}
 
 	vmm_log(vmm, "%u vCPU(s), %llu MiB, %u passthrough device(s), %s pinning",

@@ -166,11 +166,19 @@ struct pci_dev *vfio_passthrough(struct vmm *vmm, const char *bdf,
 int vfio_map_ram(struct vmm *vmm);
 /* The VFIO device and group files of passthrough device @d. */
 void vfio_files(struct pci_dev *d, int *device, int *group);
+/*
+ * Answer VFIO's device requests (VFIO_PCI_REQ_IRQ_INDEX: the host wants
+ * a passthrough device back, e.g. its driver is being unbound): a thread
+ * that takes the device away from coiommu_host and closes it.
+ */
+void vfio_start_req_thread(struct vmm *vmm);
 
 /* coiommu_dev.c */
 struct pci_dev *coiommu_dev_create(struct vmm *vmm, uint8_t devfn);
 /* After every passthrough device was added: hand them to the module. */
 void coiommu_dev_attach(struct vmm *vmm);
+/* COIOMMU_REMOVE_DEVICE of passthrough device @pt: 0 or -errno. */
+int coiommu_dev_remove(struct vmm *vmm, struct pci_dev *pt);
 void coiommu_dev_stats_line(struct vmm *vmm, double t, bool final);
 void coiommu_dev_destroy(struct vmm *vmm);
 

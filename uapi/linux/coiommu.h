@@ -264,8 +264,8 @@ struct coiommu_stats {
  *  - BAR2, the notify slots: one __u64 per vCPU in VMM memory that the
  *    VMM also maps into the guest (COIOMMU_SET_NOTIFY);
  *  - BAR0 trigger bytes: the VMM registers one KVM_IOEVENTFD per vCPU on
- *    BAR0 + 0x18 + vcpu (len 1, no datamatch) and hands each eventfd to
- *    COIOMMU_SET_DOORBELL;
+ *    BAR0 + 0x18 + vcpu (len 0: a write of any width starting there; no
+ *    datamatch) and hands each eventfd to COIOMMU_SET_DOORBELL;
  *  - BAR4, the endpoints: the guest BDFs of COIOMMU_ADD_DEVICE;
  *  - BAR0 cmd register: the VMM forwards the guest's commands, with
  *    dtt_root and dtt_level, through COIOMMU_COMMAND.
