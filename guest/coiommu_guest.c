@@ -42,34 +42,11 @@
 #include <linux/shrinker.h>
 #include <linux/slab.h>
 
-#define CG_VENDOR		0x1234
-#define CG_DEVICE		0xabcd
+#include <linux/coiommu_guest.h>
 
-/* BAR0 registers */
-#define CG_REG_DTT_ROOT		0x00
-#define CG_REG_CMD		0x08
-#define CG_REG_DTT_LEVEL	0x10
-#define CG_REG_TRIGGER		0x18
-#define CG_BAR_SIZE		0x2000
-
-#define CG_CMD_DEACTIVATE	0
-#define CG_CMD_ACTIVATE		1
-#define CG_CMD_PARK		2
-#define CG_CMD_UNPARK		3
-
-/* DTT */
-#define CG_LEAF_BITS		10
-#define CG_UPPER_BITS		9
-#define CG_LEAF_ENTRIES		BIT(CG_LEAF_BITS)
-#define CG_UPPER_ENTRIES	BIT(CG_UPPER_BITS)
-#define CG_UPPER_PRESENT	BIT_ULL(0)
-#define CG_MAX_LEVEL		6
-#define CG_MAP_COUNT		GENMASK(15, 0)
-#define CG_ACCESSED		BIT(30)
-#define CG_PINNED		BIT(31)
-
-/* Requests */
-#define CG_REQ_BATCH		BIT_ULL(63)
+/* The guest ABI: <linux/coiommu_guest.h>. */
+#define CG_LEAF_ENTRIES		BIT(COIOMMU_DTT_LEAF_BITS)
+#define CG_UPPER_ENTRIES	BIT(COIOMMU_DTT_UPPER_BITS)
 #define CG_CHUNK		32	/* pages asked for in one request, at most */
 
 static unsigned int request_timeout_ms = 5000;
@@ -157,7 +134,7 @@ static DEFINE_MUTEX(cg_create_lock);
 
 static inline unsigned int cg_shift(unsigned int level)
 {
-	return CG_LEAF_BITS + CG_UPPER_BITS * (level - 2);
+	return COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 2);
 }
 
 static void *cg_table(u64 e)
@@ -183,7 +160,7 @@ static u32 *cg_entry(struct cg *c, unsigned long gfn, bool alloc)
 		unsigned int idx = (gfn >> cg_shift(l)) & (CG_UPPER_ENTRIES - 1);
 		u64 e = READ_ONCE(table[idx]);
 
-		if (!(e & CG_UPPER_PRESENT)) {
+		if (!(e & COIOMMU_DTT_PRESENT)) {
 			void *t;
 
 			if (!alloc)
@@ -194,7 +171,7 @@ static u32 *cg_entry(struct cg *c, unsigned long gfn, bool alloc)
 				return NULL;
 			if (l == 2)
 				atomic64_inc(&c->leaves);
-			e = virt_to_phys(t) | CG_UPPER_PRESENT;
+			e = virt_to_phys(t) | COIOMMU_DTT_PRESENT;
 			/* The zeroed table is visible before the link to it. */
 			smp_store_release(&table[idx], e);
 		}
@@ -209,9 +186,9 @@ static int cg_entry_get(u32 *e, u32 *val)
 	u32 old = READ_ONCE(*e), new;
 
 	do {
-		if ((old & CG_MAP_COUNT) == CG_MAP_COUNT)
+		if ((old & COIOMMU_DTT_MAPCOUNT) == COIOMMU_DTT_MAPCOUNT)
 			return -ENOSPC;
-		new = (old + 1) | CG_ACCESSED;
+		new = (old + 1) | COIOMMU_DTT_ACCESSED;
 	} while (!try_cmpxchg(e, &old, new));
 	*val = new;
 	return 0;
@@ -222,7 +199,7 @@ static void cg_entry_put(u32 *e)
 	u32 old = READ_ONCE(*e), new;
 
 	do {
-		if (WARN_ONCE(!(old & CG_MAP_COUNT),
+		if (WARN_ONCE(!(old & COIOMMU_DTT_MAPCOUNT),
 			      "coiommu_guest: unmap of an unmapped page\n"))
 			return;
 		new = old - 1;
@@ -233,8 +210,8 @@ static void cg_entry_touch(u32 *e)
 {
 	u32 old = READ_ONCE(*e);
 
-	while (!(old & CG_ACCESSED) &&
-	       !try_cmpxchg(e, &old, old | CG_ACCESSED))
+	while (!(old & COIOMMU_DTT_ACCESSED) &&
+	       !try_cmpxchg(e, &old, old | COIOMMU_DTT_ACCESSED))
 		;
 }
 
@@ -309,12 +286,12 @@ static int cg_request(struct cg *c, u16 bdf, const u64 *gfn, unsigned int n)
 		memset(b->pad, 0, sizeof(b->pad));
 		b->nr_pages = n;
 		memcpy(b->gfn, gfn, n * sizeof(*gfn));
-		req = CG_REQ_BATCH | virt_to_phys(b);
+		req = COIOMMU_REQ_BATCH | virt_to_phys(b);
 	}
 	atomic64_inc(&c->requests);
 	/* writeq() orders the batch's stores before the slot's. */
 	writeq(req, slot);
-	writeb(1, hw->regs + CG_REG_TRIGGER + cpu);
+	writeb(1, hw->regs + COIOMMU_REG_TRIGGER + cpu);
 	if (!cg_slot_wait(slot)) {
 		atomic64_inc(&c->timeouts);
 		ret = -ETIMEDOUT;
@@ -338,7 +315,7 @@ static int cg_pin(struct cg *c, u16 bdf, const u64 *gfn, unsigned int n)
 	for (i = 0; i < n; i++) {
 		u32 *e = cg_entry(c, gfn[i], false);
 
-		if (!e || !(READ_ONCE(*e) & CG_PINNED))
+		if (!e || !(READ_ONCE(*e) & COIOMMU_DTT_PINNED))
 			refused++;
 	}
 	if (refused) {
@@ -369,7 +346,7 @@ static int cg_track(struct cg *c, u16 bdf, unsigned long gfn, unsigned long n)
 		spin_unlock_irqrestore(&c->lock, flags);
 		if (ret)
 			goto undo;
-		if (val & CG_PINNED)
+		if (val & COIOMMU_DTT_PINNED)
 			continue;
 		want[nw++] = gfn + i;
 		if (nw == CG_CHUNK) {
@@ -634,8 +611,8 @@ static const struct dma_map_ops cg_dma_ops = {
  */
 static void cg_command(struct cg_hw *hw, u64 cmd)
 {
-	writeq(cmd, hw->regs + CG_REG_CMD);
-	readq(hw->regs + CG_REG_CMD);
+	writeq(cmd, hw->regs + COIOMMU_REG_CMD);
+	readq(hw->regs + COIOMMU_REG_CMD);
 }
 
 /*
@@ -654,7 +631,7 @@ static unsigned long cg_collect_empty(struct cg *c, u64 *table,
 		u64 e = READ_ONCE(table[i]);
 		void *t;
 
-		if (!(e & CG_UPPER_PRESENT))
+		if (!(e & COIOMMU_DTT_PRESENT))
 			continue;
 		t = cg_table(e);
 		if (level > 2) {
@@ -691,9 +668,9 @@ static unsigned long cg_free_empty_leaves(struct cg *c, unsigned long budget)
 		mutex_unlock(&c->hw_lock);
 		return 0;
 	}
-	cg_command(hw, CG_CMD_PARK);
+	cg_command(hw, COIOMMU_CMD_PARK);
 	n = cg_collect_empty(c, c->root, c->level, budget, &freed);
-	cg_command(hw, CG_CMD_UNPARK);
+	cg_command(hw, COIOMMU_CMD_UNPARK);
 	mutex_unlock(&c->hw_lock);
 	list_for_each_entry_safe(page, tmp, &freed, lru) {
 		list_del(&page->lru);
@@ -900,7 +877,7 @@ static int cg_read_endpoints(struct cg_hw *hw, void __iomem *topo)
 {
 	unsigned int i, n = readw(topo);
 
-	if (n > (CG_BAR_SIZE - 2) / 2)
+	if (n > (COIOMMU_BAR_SIZE - 2) / 2)
 		return -EINVAL;
 	hw->eps = devm_kcalloc(&hw->pdev->dev, max(n, 1U), sizeof(*hw->eps),
 			       GFP_KERNEL);
@@ -929,12 +906,12 @@ static int cg_build_dtt(struct cg *c)
 	u64 end = BIT_ULL(MAX_PHYSMEM_BITS - PAGE_SHIFT);
 	unsigned int level = 1;
 
-	while (level < CG_MAX_LEVEL &&
-	       end > BIT_ULL(CG_LEAF_BITS + CG_UPPER_BITS * (level - 1)))
+	while (level < COIOMMU_DTT_MAX_LEVEL &&
+	       end > BIT_ULL(COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 1)))
 		level++;
 	c->level = level;
 	c->nr_gfns = min_t(u64, end,
-			   BIT_ULL(CG_LEAF_BITS + CG_UPPER_BITS * (level - 1)));
+			   BIT_ULL(COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 1)));
 	c->root = (u64 *)get_zeroed_page(GFP_KERNEL);
 	if (!c->root)
 		return -ENOMEM;
@@ -1003,11 +980,11 @@ static int cg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	hw->regs = pcim_iomap_table(pdev)[0];
 	hw->slots = pcim_iomap_table(pdev)[2];
 	topo = pcim_iomap_table(pdev)[4];
-	if (pci_resource_len(pdev, 0) < CG_BAR_SIZE ||
-	    pci_resource_len(pdev, 2) < CG_BAR_SIZE ||
-	    pci_resource_len(pdev, 4) < CG_BAR_SIZE)
+	if (pci_resource_len(pdev, 0) < COIOMMU_BAR_SIZE ||
+	    pci_resource_len(pdev, 2) < COIOMMU_BAR_SIZE ||
+	    pci_resource_len(pdev, 4) < COIOMMU_BAR_SIZE)
 		return -ENODEV;
-	hw->nr_slots = min(CG_BAR_SIZE - CG_REG_TRIGGER, CG_BAR_SIZE / 8);
+	hw->nr_slots = min(COIOMMU_BAR_SIZE - COIOMMU_REG_TRIGGER, COIOMMU_BAR_SIZE / 8);
 	ret = cg_read_endpoints(hw, topo);
 	if (ret)
 		return ret;
@@ -1033,9 +1010,9 @@ static int cg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	 * hold a value already keep it, and ACTIVATE of an active device does
 	 * nothing, on the deployed device as on ours. Never DEACTIVATE.
 	 */
-	writeq(virt_to_phys(c->root), hw->regs + CG_REG_DTT_ROOT);
-	writeq(c->level, hw->regs + CG_REG_DTT_LEVEL);
-	cg_command(hw, CG_CMD_ACTIVATE);
+	writeq(virt_to_phys(c->root), hw->regs + COIOMMU_REG_DTT_ROOT);
+	writeq(c->level, hw->regs + COIOMMU_REG_DTT_LEVEL);
+	cg_command(hw, COIOMMU_CMD_ACTIVATE);
 	pci_set_drvdata(pdev, c);
 	rcu_assign_pointer(c->hw, hw);
 	mutex_unlock(&c->hw_lock);
@@ -1085,7 +1062,7 @@ static void cg_remove(struct pci_dev *pdev)
 }
 
 static const struct pci_device_id cg_ids[] = {
-	{ PCI_DEVICE(CG_VENDOR, CG_DEVICE) },
+	{ PCI_DEVICE(COIOMMU_PCI_VENDOR_ID, COIOMMU_PCI_DEVICE_ID) },
 	{ }
 };
 MODULE_DEVICE_TABLE(pci, cg_ids);

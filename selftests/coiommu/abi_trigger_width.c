@@ -50,7 +50,7 @@ static void guest_ring_width(unsigned int vcpu, struct ctg_mbox *mb)
 	struct ctg_info *info = ctg_guest_info();
 	uint64_t idx = mb->a[1], gfn = mb->a[0], req = mb->a[3], after;
 	volatile uint64_t *slot = (volatile uint64_t *)(CTG_BAR2_GPA + 8 * idx);
-	uint64_t trig = CTG_BAR0_GPA + COIOMMU_BAR0_TRIGGER + idx;
+	uint64_t trig = CTG_BAR0_GPA + COIOMMU_REG_TRIGGER + idx;
 	uint32_t *e = NULL, old;
 	uint64_t spins = 0;
 

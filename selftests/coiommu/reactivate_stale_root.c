@@ -27,10 +27,6 @@
 #include "ct_guest.h"
 #include "ctg_fixture.h"
 
-#ifndef COIOMMU_COMMAND_NEW_ROOT
-#define COIOMMU_COMMAND_NEW_ROOT	(1u << 0)
-#endif
-
 #define P1_GPA		(CTG_DATA_GPA + 8 * CT_PAGE)
 #define P2_GPA		(CTG_DATA_GPA + 9 * CT_PAGE)
 #define TABLE(i)	(CTG_TABLES_GPA + (i) * CT_PAGE)

@@ -127,7 +127,7 @@ static void guest_reqs(unsigned int vcpu, struct ctg_mbox *mb)
 
 	if (kind == K_OURS || kind == K_NOOP) {
 		slot = (volatile uint64_t *)(CTG_BAR2_GPA + 8 * vcpu);
-		trig = (volatile uint8_t *)(CTG_BAR0_GPA + COIOMMU_BAR0_TRIGGER +
+		trig = (volatile uint8_t *)(CTG_BAR0_GPA + COIOMMU_REG_TRIGGER +
 					    vcpu);
 	} else if (kind == K_BASE) {
 		slot = (volatile uint64_t *)(CTG_BAR2_GPA + BASE_SLOT);

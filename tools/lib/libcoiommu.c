@@ -154,7 +154,7 @@ int coiommu_attach_doorbells(int co, struct coiommu_doorbells *db, int vm_fd,
 
 	memset(db, 0, sizeof(*db));
 	db->vm_fd = vm_fd;
-	db->trigger_gpa = bar0_gpa + COIOMMU_BAR0_TRIGGER;
+	db->trigger_gpa = bar0_gpa + COIOMMU_REG_TRIGGER;
 	db->mapped = 1;
 	db->eventfds = malloc(nr_vcpus * sizeof(int));
 	if (!db->eventfds)
@@ -214,7 +214,7 @@ int coiommu_doorbells_map(struct coiommu_doorbells *db, uint64_t bar0_gpa)
 	ret = coiommu_doorbells_unmap(db);
 	if (ret)
 		return ret;
-	db->trigger_gpa = bar0_gpa + COIOMMU_BAR0_TRIGGER;
+	db->trigger_gpa = bar0_gpa + COIOMMU_REG_TRIGGER;
 	for (i = 0; i < db->nr_vcpus; i++) {
 		ret = ioeventfd(db->vm_fd, db->trigger_gpa + i,
 				db->eventfds[i], true);
@@ -247,9 +247,9 @@ void coiommu_regs_read(struct coiommu_regs *r, uint64_t off, void *data,
 	uint64_t val = 0;
 
 	if (len == 8 && !(off & 7)) {
-		if (off == COIOMMU_BAR0_DTT_ROOT)
+		if (off == COIOMMU_REG_DTT_ROOT)
 			val = r->dtt_root;
-		else if (off == COIOMMU_BAR0_DTT_LEVEL)
+		else if (off == COIOMMU_REG_DTT_LEVEL)
 			val = r->dtt_level;
 		/* cmd, trigger bytes: 0 */
 	}
@@ -260,14 +260,9 @@ void coiommu_regs_read(struct coiommu_regs *r, uint64_t off, void *data,
 
 /*
  * The module refuses to activate again, after a DEACTIVATE, the root that
- * activation had, unless the VMM says the guest wrote it anew.
+ * activation had, unless the VMM says the guest wrote it anew
+ * (COIOMMU_COMMAND_NEW_ROOT).
  */
-#ifdef COIOMMU_COMMAND_NEW_ROOT
-#define NEW_ROOT	COIOMMU_COMMAND_NEW_ROOT
-#else
-#define NEW_ROOT	0
-#endif
-
 static int regs_command(struct coiommu_regs *r, uint64_t cmd)
 {
 	int ret;
@@ -285,7 +280,7 @@ static int regs_command(struct coiommu_regs *r, uint64_t cmd)
 		 */
 		ret = command(r->co, COIOMMU_CMD_ACTIVATE, r->dtt_root,
 			      (uint32_t)r->dtt_level,
-			      r->deactivated ? NEW_ROOT : 0);
+			      r->deactivated ? COIOMMU_COMMAND_NEW_ROOT : 0);
 		if (!ret) {
 			r->active = 1;
 			r->deactivated = 0;
@@ -316,8 +311,8 @@ int coiommu_regs_write(struct coiommu_regs *r, uint64_t off,
 	uint64_t val;
 	int ret = 0;
 
-	if (off >= COIOMMU_BAR0_TRIGGER) {
-		uint64_t vcpu = off - COIOMMU_BAR0_TRIGGER;
+	if (off >= COIOMMU_REG_TRIGGER) {
+		uint64_t vcpu = off - COIOMMU_REG_TRIGGER;
 
 		/* A vCPU without a doorbell: complete its slot. */
 		if (r->slots && vcpu < COIOMMU_MAX_SLOTS)
@@ -328,15 +323,15 @@ int coiommu_regs_write(struct coiommu_regs *r, uint64_t off,
 		return 0;
 	memcpy(&val, data, 8);
 	switch (off) {
-	case COIOMMU_BAR0_DTT_ROOT:
+	case COIOMMU_REG_DTT_ROOT:
 		if (!r->dtt_root)
 			r->dtt_root = val;
 		break;
-	case COIOMMU_BAR0_DTT_LEVEL:
+	case COIOMMU_REG_DTT_LEVEL:
 		if (!r->dtt_level)
 			r->dtt_level = val;
 		break;
-	case COIOMMU_BAR0_CMD:
+	case COIOMMU_REG_CMD:
 		ret = regs_command(r, val);
 		r->last_error = ret < 0 ? ret : 0;
 		break;

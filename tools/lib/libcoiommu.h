@@ -20,12 +20,7 @@
 
 #include <linux/coiommu.h>
 
-/* BAR0 layout of the coIOMMU device (guest-visible ABI). */
-#define COIOMMU_BAR0_DTT_ROOT	0x00
-#define COIOMMU_BAR0_CMD	0x08
-#define COIOMMU_BAR0_DTT_LEVEL	0x10
-#define COIOMMU_BAR0_TRIGGER	0x18	/* + vCPU index, one byte each */
-#define COIOMMU_BAR_SIZE	0x2000	/* BAR0, BAR2 and BAR4 */
+/* The device's layout is in <linux/coiommu_guest.h>. */
 #define COIOMMU_MAX_SLOTS	(COIOMMU_BAR_SIZE / 8)	/* u64 slots of BAR2 */
 
 /* Open /dev/coiommu and check the API version. */
@@ -51,7 +46,7 @@ int coiommu_set_unpin_period(int co, uint32_t period_ms);
 struct coiommu_doorbells {
 	unsigned int nr_vcpus;
 	int vm_fd;
-	uint64_t trigger_gpa;	/* BAR0 + COIOMMU_BAR0_TRIGGER */
+	uint64_t trigger_gpa;	/* BAR0 + COIOMMU_REG_TRIGGER */
 	int mapped;		/* the ioeventfds are registered there */
 	int *eventfds;
 };

@@ -29,14 +29,6 @@
 #include "libcoiommu.h"
 #include "vmm.h"
 
-#define COIOMMU_VENDOR		0x1234
-#define COIOMMU_DEVICE		0xabcd
-#define COIOMMU_REVISION	0x10
-#define COIOMMU_CLASS		0xffff00	/* "other", subclass "other" */
-#define BAR_REGS		0
-#define BAR_NOTIFY		2
-#define BAR_TOPO		4
-
 struct coiommu_dev {
 	struct coiommu_regs regs;	/* BAR0 */
 	uint8_t *notify;	/* BAR2 backing */
@@ -54,7 +46,7 @@ static void co_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
 	int ret = 0;
 
 	switch (i) {
-	case BAR_REGS:
+	case COIOMMU_BAR_REGS:
 		/* Trapped; the doorbells follow the BAR when it moves. */
 		if (c->attached)
 			ret = map ? coiommu_doorbells_map(&c->db, addr) :
@@ -62,11 +54,11 @@ static void co_bar_map(struct pci_dev *d, int i, uint64_t addr, bool map)
 		c->bar0 = addr;
 		c->bar0_mapped = map;
 		break;
-	case BAR_NOTIFY:
+	case COIOMMU_BAR_NOTIFY:
 		ret = vmm_set_slot(vmm, SLOT_COIOMMU_NOTIFY, addr,
 				   map ? COIOMMU_BAR_SIZE : 0, c->notify, false);
 		break;
-	case BAR_TOPO:
+	case COIOMMU_BAR_ENDPOINTS:
 		ret = vmm_set_slot(vmm, SLOT_COIOMMU_TOPO, addr,
 				   map ? COIOMMU_BAR_SIZE : 0, c->topo, true);
 		break;
@@ -85,17 +77,17 @@ static bool co_mmio(struct pci_dev *d, int bar, uint64_t off, uint8_t *data,
 	uint64_t cmd = 0;
 	int ret;
 
-	if (bar != BAR_REGS)
+	if (bar != COIOMMU_BAR_REGS)
 		return true;	/* a write to read-only BAR4: dropped */
 	if (!write) {
 		coiommu_regs_read(r, off, data, len);
 		return true;
 	}
-	if (off == COIOMMU_BAR0_CMD && len == 8)
+	if (off == COIOMMU_REG_CMD && len == 8)
 		memcpy(&cmd, data, 8);
-	if (off >= COIOMMU_BAR0_TRIGGER)
+	if (off >= COIOMMU_REG_TRIGGER)
 		vmm_log(d->vmm, "coIOMMU trigger of vCPU %llu (%u bytes): no doorbell, slot completed",
-			(unsigned long long)(off - COIOMMU_BAR0_TRIGGER), len);
+			(unsigned long long)(off - COIOMMU_REG_TRIGGER), len);
 	ret = coiommu_regs_write(r, off, data, len);
 	/* The ABI has no error register: a refused command does nothing. */
 	if (ret < 0)
@@ -137,11 +129,11 @@ struct pci_dev *coiommu_dev_create(struct vmm *vmm, uint8_t devfn)
 	d->devfn = devfn;
 	d->name = "coIOMMU";
 	d->priv = c;
-	pci_set_id(d, COIOMMU_VENDOR, COIOMMU_DEVICE, COIOMMU_REVISION,
-		   COIOMMU_CLASS);
+	pci_set_id(d, COIOMMU_PCI_VENDOR_ID, COIOMMU_PCI_DEVICE_ID, COIOMMU_PCI_REVISION,
+		   COIOMMU_PCI_CLASS);
 	/* Subsystem IDs: the same as the device's. */
 	memcpy(d->cfg + 0x2c, d->cfg, 4);
-	for (i = BAR_REGS; i <= BAR_TOPO; i += 2) {
+	for (i = COIOMMU_BAR_REGS; i <= COIOMMU_BAR_ENDPOINTS; i += 2) {
 		d->bar[i].size = COIOMMU_BAR_SIZE;
 		d->bar[i].is64 = true;
 		d->bar[i].prefetch = true;

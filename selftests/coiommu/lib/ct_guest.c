@@ -80,7 +80,7 @@ uint64_t ctg_guest_ring(unsigned int vcpu, uint64_t req)
 {
 	volatile uint64_t *slot = (volatile uint64_t *)(CTG_BAR2_GPA + 8 * vcpu);
 	volatile uint8_t *trig = (volatile uint8_t *)(CTG_BAR0_GPA +
-						     COIOMMU_BAR0_TRIGGER + vcpu);
+						     COIOMMU_REG_TRIGGER + vcpu);
 	uint64_t after;
 
 	*slot = req;
