@@ -657,7 +657,7 @@ static void ring(struct world *w, struct __test_metadata *_metadata, int e)
 		for (k = 0; k < n; k++)
 			l[2 + k] = chance(80) ? (RAM_GPA >> 12) + below(RAM_SIZE >> 12) :
 				rnd();
-		req = (1ULL << 63) | (chance(90) ? RAM_GPA + off : rnd() >> 1);
+		req = COIOMMU_REQ_BATCH | (chance(90) ? RAM_GPA + off : rnd() >> 1);
 		break;
 	}
 	default:
@@ -733,7 +733,7 @@ static void kill_mid_request(struct world *w,
 			.argsz = sizeof(struct coiommu_command),
 			.cmd = COIOMMU_CMD_ACTIVATE, .dtt_level = 2,
 			.dtt_root = root });
-		w->slots[32] = (1ULL << 63) | (RAM_GPA + RAM_SIZE / 2);
+		w->slots[32] = COIOMMU_REQ_BATCH | (RAM_GPA + RAM_SIZE / 2);
 		write(p[1], "x", 1);
 		for (;;)
 			write(efd, &v, 8);	/* task work, again and again */
