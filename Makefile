@@ -22,12 +22,15 @@ CACHE	:= $(or $(COIOMMU_CACHE),$(HOME)/.cache/coiommu)
 KSRC	:= $(CACHE)/linux-source-6.1
 export KVER
 
-KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) W=1
+# W=1 warnings fail the build through the compiler (-Werror).
+KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) W=1 KCFLAGS=-Werror
 # The guest modules (guest/) are a kbuild of their own, for the nested
 # guest: it boots the same kernel, so they build against the same KDIR.
-GUEST_KBUILD_ARGS := -C $(KDIR) M=$(CURDIR)/guest W=1
+GUEST_KBUILD_ARGS := -C $(KDIR) M=$(CURDIR)/guest W=1 KCFLAGS=-Werror
 
-all: module tests tools
+# The modules and the tools, offline. The tests need the kernel sources
+# of the rig's cache (make tests, make check).
+all: module tools
 
 deps:
 	@$(RIG)/deps.sh
@@ -35,22 +38,18 @@ deps:
 kernel-cache:
 	@$(RIG)/kernel.sh
 
-# The module must build without a single warning (W=1).
+# The module must build without a single warning (W=1, -Werror).
 module:
 	@test -d "$(KDIR)" || { echo "no kernel tree $(KDIR): make deps" >&2; exit 1; }
 	@mkdir -p $(BUILD)
 	@$(MAKE) $(KBUILD_ARGS) modules >$(BUILD)/module.log 2>&1; rc=$$?; \
 		cat $(BUILD)/module.log; test $$rc -eq 0
-	@! grep -E 'warning:|error:' $(BUILD)/module.log >/dev/null || \
-		{ echo "module build has warnings" >&2; exit 1; }
 	@$(MAKE) --no-print-directory guest-modules
 
 guest-modules:
 	@mkdir -p $(BUILD)
 	@$(MAKE) $(GUEST_KBUILD_ARGS) modules >$(BUILD)/guest-module.log 2>&1; rc=$$?; \
 		cat $(BUILD)/guest-module.log; test $$rc -eq 0
-	@! grep -E 'warning:|error:' $(BUILD)/guest-module.log >/dev/null || \
-		{ echo "guest module build has warnings" >&2; exit 1; }
 
 tests: kernel-cache
 	$(MAKE) -C selftests/coiommu OUT=$(BUILD)/selftests KSRC=$(KSRC)
