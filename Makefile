@@ -2,7 +2,7 @@
 #
 # coIOMMU: host module, guest driver, tests.
 #
-#   make            build the module and the tests
+#   make            build the modules and the tools (offline)
 #   make check      install what is missing, build, run every test in the VM
 #   make check-61, check-612   only the 6.1 or 6.12 part of make check
 #   make demo       boot the VM and show the module at work
