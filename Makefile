@@ -145,13 +145,16 @@ check-debug: deps
 # configured for gcc-14, this system has gcc-12: K612_ARGS tell kbuild what
 # gcc-12 lacks (-falign-functions instead of -fmin-function-alignment) and
 # that there is no pahole to give the module BTF (the 6.1 build has none
-# either); kernel/compat.h does the same for the C side. The module must
+# either); kernel/compat-cc.h, force-included for this leg only
+# (KCFLAGS), does the same for the C side, so the shipped module's Kbuild
+# carries no such header. The module must
 # build W=1 and sparse clean there too. The host is 6.12 there, the nested
 # guests of coiommu-vmm still boot Debian 12's kernel (NESTED_KCACHE), for
 # which the guest modules are built.
 K612	:= $(BUILD)/k612
 K612_ARGS := CC=gcc CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= \
-	     CONFIG_DEBUG_INFO_BTF_MODULES=
+	     CONFIG_DEBUG_INFO_BTF_MODULES= \
+	     KCFLAGS="-include $(K612)/src/kernel/compat-cc.h"
 
 # The lint gates on the 6.12 build: W=1 and sparse (C=2) findings fail.
 lint-612: deps

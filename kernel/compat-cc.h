@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * coiommu_host: Kbuild includes this header first in every file
- * (-include, after the kernel's own kconfig.h and compiler_types.h, before
- * any other header). It includes nothing. The kernel API differences are
- * in compat.h.
+ * coiommu_host: for the 6.12 leg of make check only, the Makefile's
+ * K612_ARGS include this header first in every file (KCFLAGS=-include,
+ * after the kernel's own kconfig.h and compiler_types.h, before any other
+ * header); the shipped module never includes it. It includes nothing. The
+ * kernel API differences are in compat.h.
  *
  * A kernel configured for another gcc than the one building the module:
  * Debian 13's 6.12 headers come configured for gcc-14, and are built here
