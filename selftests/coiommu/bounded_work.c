@@ -61,8 +61,13 @@ FIXTURE_SETUP(bw)
 	self->kmsg.fd = -1;
 	ct_env_setup(_metadata, &self->env);
 	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
+	self->wd[0] = 0;
+	/* The debug kernel (make check-debug) has no lockup detector. */
 	f = fopen(WD, "re");
-	ASSERT_NE(NULL, f);
+	if (!f) {
+		TH_LOG("no %s: no soft-lockup detector in this kernel", WD);
+		return;
+	}
 	if (!fgets(self->wd, sizeof(self->wd), f))
 		self->wd[0] = 0;
 	fclose(f);
