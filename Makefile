@@ -116,10 +116,8 @@ check-61: deps
 # iterations there (the aim is splats, not volume) with more time, and a
 # nested guest of coiommu-vmm gets 280 s instead of its test's limit (a
 # nested boot, 5 s on Debian's kernel, takes about 70 s under KASAN).
-# A binary may take 3000 s: e2e_dma's two tests may each need their five
-# tries of a nested guest (testing.rst: QEMU's lost interrupts), and one
-# run of it was killed at the old 1500 s after its nested guests had hung
-# six times.
+# A binary may take 3000 s, from the time when nested guests were retried
+# (testing.rst: "Nested guests"); they now run once each.
 DEBUG	:= $(BUILD)/debug
 
 check-debug: deps

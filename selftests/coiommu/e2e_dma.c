@@ -29,7 +29,7 @@ TEST_F_TIMEOUT(e2e, e2e_dma, CT_VMM_TEST_TIMEOUT)
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 80 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d\" -d %s",
 		 CT_E2E_PAGES, self->bdf);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	/* Every byte of every transfer came back right. */
@@ -70,7 +70,7 @@ TEST_F_TIMEOUT(e2e, e2e_dma_guest_driver_late, CT_VMM_TEST_TIMEOUT)
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 80 -s 0 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=2 e2e.late\" -d %s",
 		 self->bdf);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	/*

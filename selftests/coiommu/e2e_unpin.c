@@ -29,7 +29,7 @@ TEST_F_TIMEOUT(e2e, e2e_unpin, CT_VMM_TEST_TIMEOUT)
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 90 -s %.1f -u %d -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d\" -d %s",
 		 STATS_S, PERIOD_MS, CT_E2E_PAGES, IDLE_S, self->bdf);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);

@@ -28,8 +28,7 @@ TEST_F_TIMEOUT(vmm, vmm_boots_linux, CT_VMM_TEST_TIMEOUT)
 	struct ct_vmm_run r;
 
 	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, "-m 256 -c 1 -t 75 -a quiet",
-				      CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, "-m 256 -c 1 -t 75 -a quiet"));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: hello from Linux "));

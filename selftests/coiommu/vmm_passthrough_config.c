@@ -35,7 +35,7 @@ TEST_F_TIMEOUT(vmm, vmm_passthrough_config, CT_VMM_TEST_TIMEOUT)
 	ASSERT_LE(1, ct_edu_list(bdf, 4));
 	ASSERT_EQ(0, ct_edu_bind_vfio(bdf[0]));
 	snprintf(args, sizeof(args), "-m 256 -c 1 -t 75 -a quiet -d %s", bdf[0]);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	EXPECT_NE(NULL, strstr(r.out, "vmm-guest: pci 0000:00:01.0 0x1234:0xabcd class 0xffff00"));

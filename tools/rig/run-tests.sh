@@ -23,6 +23,11 @@ if [ ${#tests[@]} -eq 0 ]; then
 fi
 [ ${#tests[@]} -gt 0 ] || die "no tests"
 
+# The emulator, resolved (and built, the first time) once for every VM.
+QEMU=${QEMU:-$("$RIG_DIR/qemu.sh")} || die "no QEMU"
+export QEMU
+echo "rig: $("$QEMU" -version | head -n 1) ($QEMU)"
+
 SPLAT='WARNING:|BUG:|Oops|Kernel panic|general protection fault|KASAN|UBSAN|kernel BUG|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU|INFO: task .* blocked|watchdog: BUG|unreferenced object|list_(add|del) corruption|Call Trace:'
 
 boot_one() {

@@ -13,6 +13,8 @@
 # -w DIR shares DIR writable at tag coiommu_results (make bench: the
 # results folder). VM_ACCEL replaces the accelerator (default
 # tcg,thread=single; make bench uses multi-threaded tcg), VM_SMP the CPUs.
+# QEMU names the emulator; by default the rig's own, Debian's QEMU with
+# the project's patches built once into the cache (tools/rig/qemu.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -31,6 +33,9 @@ done
 shift $((OPTIND - 1))
 mode=${1:?mode}
 tests=${2:-}
+QEMU=${QEMU:-$("$RIG_DIR/qemu.sh")}
+# run-tests.sh prints the version line once; shell and demo print it here.
+[ "$mode" = test ] || log "$("$QEMU" -version | head -n 1) ($QEMU)"
 
 args=(
 	-accel "${VM_ACCEL:-tcg,thread=single}" -cpu max -smp "${VM_SMP:-2}"
@@ -59,10 +64,10 @@ args+=(-serial "file:$results")
 args+=(-virtfs "local,path=${NESTED_KCACHE:-$KCACHE},mount_tag=coiommu_kernel,security_model=none,readonly=on")
 
 if [ "$mode" = shell ]; then
-	exec qemu-system-x86_64 "${args[@]}"
+	exec "$QEMU" "${args[@]}"
 fi
 rc=0
-timeout -k 10 "$tmo" qemu-system-x86_64 "${args[@]}" </dev/null || rc=$?
+timeout -k 10 "$tmo" "$QEMU" "${args[@]}" </dev/null || rc=$?
 # isa-debug-exit makes QEMU exit with (guest status << 1) | 1.
 case $rc in
 1) exit 0 ;;
