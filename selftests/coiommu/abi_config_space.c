@@ -77,7 +77,7 @@ TEST_F_TIMEOUT(vmm, abi_config_space, CT_VMM_TEST_TIMEOUT)
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 90 -s 0 -v -a \"quiet vmm.run=/bin/guest-abi abi.config\" -d %s",
 		 self->bdf);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -45,7 +45,7 @@ TEST_F_TIMEOUT(e2e, e2e_guest_reprobe, CT_VMM_TEST_TIMEOUT)
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 120 -s 2 -u 100 -v -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.reprobe\" -d %s",
 		 CT_E2E_PAGES, self->bdf);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);
@@ -120,7 +120,7 @@ TEST_F_TIMEOUT(e2e, e2e_guest_busy_slot, CT_VMM_TEST_TIMEOUT)
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 120 -s 0 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=2 e2e.busyslot\" -d %s",
 		 self->bdf);
-	ASSERT_EQ(0, ct_vmm_run_retry(&r, args, CT_VMM_TRIES));
+	ASSERT_EQ(0, ct_vmm_run(&r, args));
 	ct_vmm_print(&r);
 	EXPECT_EQ(0, r.status);
 	EXPECT_NE(NULL, strstr(r.out, "e2e: busyslot: slot 0 0x0000000001000010"));
