@@ -108,24 +108,12 @@ TEST_F_TIMEOUT(e2e, vmm_device_request, CT_VMM_TEST_TIMEOUT)
 	struct ct_vmm_run r;
 	char args[256], want[64], path[128];
 	long end_at_off = 0;
-	int tries;
 
 	strcpy(u.bdf, self->bdf);
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 240 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.waitgone\" -d %s",
 		 CT_E2E_PAGES, self->bdf);
-	/* A nested guest that hung before the unbind (L0 bug) is retried. */
-	for (tries = 0; tries < CT_VMM_TRIES; tries++) {
-		if (tries) {
-			ct_vmm_print(&r);
-			ct_vmm_free(&r);
-			fprintf(stderr, "# nested guest hung before the unbind (known L0 bug), retry %d\n",
-				tries);
-		}
-		ASSERT_EQ(0, run(&r, args, &u, &end_at_off));
-		if (u.started || r.status != 124)
-			break;
-	}
+	ASSERT_EQ(0, run(&r, args, &u, &end_at_off));
 	ct_vmm_print(&r);
 	ASSERT_TRUE(u.started);
 	pthread_join(u.thread, NULL);
