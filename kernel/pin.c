@@ -50,13 +50,20 @@ int coiommu_account(struct coiommu_instance *inst, long npages)
 	return ret;
 }
 
-/* Map one page at @iova into @dom, unless someone else owns the IOVA. */
-static int map_in(struct coiommu_domain *dom, u64 iova, phys_addr_t phys)
+/*
+ * Map @n pages of contiguous host memory from @phys at @iova into @dom,
+ * unless someone else owns one of the IOVAs there.
+ */
+static int map_in(struct coiommu_domain *dom, u64 iova, phys_addr_t phys,
+		  unsigned long n)
 {
-	/* Someone else (type1's MAP_DMA) owns this IOVA here. */
-	if (iommu_iova_to_phys(dom->domain, iova))
-		return -EEXIST;
-	return coiommu_iommu_map(dom->domain, iova, phys, PAGE_SIZE,
+	unsigned long i;
+
+	/* Someone else (type1's MAP_DMA) owns one of the IOVAs here. */
+	for (i = 0; i < n; i++)
+		if (iommu_iova_to_phys(dom->domain, iova + i * PAGE_SIZE))
+			return -EEXIST;
+	return coiommu_iommu_map(dom->domain, iova, phys, n * PAGE_SIZE,
 				 dom->prot);
 }
 
@@ -91,19 +98,10 @@ static int map_run(struct coiommu_instance *inst, u64 iova, phys_addr_t phys,
 	struct iommu_iotlb_gather gather;
 	struct coiommu_domain *dom;
 	unsigned long i;
-	int ret = 0;
+	int ret;
 
 	list_for_each_entry(dom, &inst->domains, node) {
-		/* Someone else (type1's MAP_DMA) owns one of the IOVAs. */
-		for (i = 0; i < n; i++) {
-			if (iommu_iova_to_phys(dom->domain,
-					       iova + i * PAGE_SIZE)) {
-				ret = -EEXIST;
-				goto unwind;
-			}
-		}
-		ret = coiommu_iommu_map(dom->domain, iova, phys, n * PAGE_SIZE,
-					dom->prot);
+		ret = map_in(dom, iova, phys, n);
 		if (ret)
 			goto unwind;
 	}
@@ -556,7 +554,7 @@ int coiommu_map_pinned(struct coiommu_instance *inst,
 			g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
 			if (!(c->state[k] & COIOMMU_PS_PINNED))
 				continue;
-			ret = map_in(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]));
+			ret = map_in(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]), 1);
 			if (ret)
 				goto unwind;
 		}
