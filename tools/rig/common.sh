@@ -9,6 +9,17 @@ BUILD=${COIOMMU_BUILD:-$TOP/build}
 die() { echo "rig: $*" >&2; exit 1; }
 log() { echo "rig: $*" >&2; }
 
+# Run an apt command ("$@") on the private configuration under $APTD only:
+# its own source lists, package lists and cache, none of the system's
+# sources or installed packages (kernel-suite.sh, qemu.sh).
+apt_private() {
+	"$@" -o Dir::Etc::SourceList=/dev/null \
+		-o Dir::Etc::SourceParts="$APTD/sources.list.d" \
+		-o Dir::State::Lists="$APTD/lists" \
+		-o Dir::Cache="$APTD/cache" \
+		-o Dir::State::status=/dev/null -q
+}
+
 # The newest Debian amd64 kernel whose headers are installed (the package
 # linux-headers-amd64 pulls it in). Never hard-coded: the ABI number moves.
 default_kver() {

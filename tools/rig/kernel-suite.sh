@@ -19,14 +19,6 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 
-apt_private() {
-	"$@" -o Dir::Etc::SourceList=/dev/null \
-		-o Dir::Etc::SourceParts="$APTD/sources.list.d" \
-		-o Dir::State::Lists="$APTD/lists" \
-		-o Dir::Cache="$APTD/cache" \
-		-o Dir::State::status=/dev/null -q
-}
-
 # The suite's package lists, refreshed once a day at most.
 apt_lists() {
 	mkdir -p "$APTD"/sources.list.d "$APTD"/lists/partial \

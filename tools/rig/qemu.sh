@@ -37,14 +37,6 @@ exec 9>"$CACHE/qemu/.lock"
 flock 9
 [ -x "$BIN" ] && { echo "$BIN"; exit 0; }
 
-apt_private() {
-	"$@" -o Dir::Etc::SourceList=/dev/null \
-		-o Dir::Etc::SourceParts="$APTD/sources.list.d" \
-		-o Dir::State::Lists="$APTD/lists" \
-		-o Dir::Cache="$APTD/cache" \
-		-o Dir::State::status=/dev/null -q
-}
-
 # Source lists of bookworm, its updates and its security archive, where
 # the point releases of qemu are; refreshed once a day at most.
 apt_lists() {
