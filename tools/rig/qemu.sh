@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build, once, in the cache, the QEMU that runs the test VM: Debian's own
 # source of the installed qemu-system-x86 (Debian 12: 7.2), with its
-# Debian patches and then the project's (qemu/patches/*.patch, see the
+# Debian patches and then the project's (qemu/rig/*.patch, see the
 # README there), x86_64-softmmu only. The firmware stays the system's
 # (qemu-system-data, the same version). Prints the binary's path.
 # The cache key is the source version and the patches' diffs: a new
@@ -17,7 +17,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 APTD=$CACHE/apt/bookworm-src
-PATCHES=$TOP/qemu/patches
+PATCHES=$TOP/qemu/rig
 
 # The Debian source version of the installed emulator, e.g.
 # 1:7.2+dfsg-7+deb12u18 (a binNMU suffix such as +b3 is not part of it).
@@ -76,7 +76,7 @@ if [ ! -e "$dsc" ]; then
 		"qemu=$SRCVER" >&2) || die "cannot download qemu $SRCVER"
 fi
 t0=$(date +%s)
-log "unpacking qemu $SRCVER and applying qemu/patches"
+log "unpacking qemu $SRCVER and applying qemu/rig"
 # apt checked the files against the signed Release: no keyring needed.
 dpkg-source --no-check -x "$dsc" "$TMP/src" >/dev/null
 for p in "$PATCHES"/*.patch; do

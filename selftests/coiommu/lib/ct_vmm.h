@@ -129,7 +129,7 @@ static inline void ct_vmm_free(struct ct_vmm_run *r)
  *
  * A nested guest runs once: a hang (status 124) or a crash is a failure.
  * The hangs that tests used to retry were QEMU's, fixed by the rig's
- * patched QEMU (qemu/patches/, Documentation/testing.rst).
+ * patched QEMU (qemu/rig/, Documentation/testing.rst).
  */
 #define CT_VMM_TEST_TIMEOUT	900
 
