@@ -83,6 +83,32 @@ $(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init \
 	tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e tools/vmm/guest-abi \
 		guest/coiommu_guest.ko guest/edu_dmatest.ko
 
+# libcoiommu as a static library with a pkg-config file, for VMMs that
+# link it rather than copy it (the QEMU device of qemu/patches).
+LIBCO_DIR := $(BUILD)/libcoiommu
+
+libcoiommu: $(LIBCO_DIR)/lib/libcoiommu.a
+
+$(LIBCO_DIR)/lib/libcoiommu.a: $(LIBCOIOMMU) uapi/linux/coiommu.h \
+		uapi/linux/coiommu_guest.h
+	@mkdir -p $(LIBCO_DIR)/lib/pkgconfig $(LIBCO_DIR)/include/linux
+	$(CC) -O2 -g -Wall -Wextra -fPIC -I$(CURDIR)/uapi -c \
+		tools/lib/libcoiommu.c -o $(LIBCO_DIR)/libcoiommu.o
+	cp tools/lib/libcoiommu.h $(LIBCO_DIR)/include/
+	cp uapi/linux/coiommu.h uapi/linux/coiommu_guest.h \
+		$(LIBCO_DIR)/include/linux/
+	printf '%s\n' "prefix=$(LIBCO_DIR)" 'Name: libcoiommu' \
+		'Description: attach a VM to the coIOMMU host module' \
+		'Version: 1' 'Cflags: -I$${prefix}/include' \
+		'Libs: -L$${prefix}/lib -lcoiommu' \
+		>$(LIBCO_DIR)/lib/pkgconfig/libcoiommu.pc
+	$(AR) rcs $@.tmp $(LIBCO_DIR)/libcoiommu.o && mv $@.tmp $@
+
+# QEMU 10.0 with the coIOMMU device (qemu/patches, Documentation/qemu.rst),
+# built once from Debian's source into the cache; prints its directory.
+qemu: libcoiommu
+	@$(RIG)/qemu-coiommu.sh
+
 initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio
 
@@ -234,6 +260,7 @@ bench-smoke: deps
 	@tools/bench/run.sh -q $(BENCH)
 
 .PHONY: all deps kernel-cache module guest-modules tests tools initramfs \
+	libcoiommu qemu \
 	check check-debug \
 	check-61 lint-612 check-612 \
 	vmtest demo vmshell lint clean bench-build bench bench-smoke

@@ -107,6 +107,60 @@ int coiommu_set_unpin_period(int co, uint32_t period_ms)
 	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
 }
 
+int coiommu_set_unpin_policy(int co, uint32_t period_ms, uint32_t old_every)
+{
+	struct coiommu_unpin_policy p = { .argsz = sizeof(p) };
+	int ret = xioctl(co, COIOMMU_GET_UNPIN_POLICY, &p);
+
+	if (ret)
+		return ret;
+	p.period_ms = period_ms;
+	if (old_every)
+		p.old_every = old_every;
+	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
+}
+
+int coiommu_force_unpin(int co, uint64_t gpa, uint64_t size,
+			uint64_t *busy_bitmap, uint64_t *nr_released,
+			uint64_t *nr_busy)
+{
+	struct coiommu_force_unpin f = {
+		.argsz = sizeof(f),
+		.gpa = gpa,
+		.size = size,
+		.busy_bitmap = (uintptr_t)busy_bitmap,
+	};
+	int ret = xioctl(co, COIOMMU_FORCE_UNPIN, &f);
+
+	if (!ret && nr_released)
+		*nr_released = f.nr_released;
+	if (!ret && nr_busy)
+		*nr_busy = f.nr_busy;
+	return ret;
+}
+
+int coiommu_set_notify(int co, void *slots, unsigned int nr_vcpus)
+{
+	struct coiommu_notify n = {
+		.argsz = sizeof(n),
+		.nr_vcpus = nr_vcpus,
+		.slots_vaddr = (uintptr_t)slots,
+	};
+
+	return xioctl(co, COIOMMU_SET_NOTIFY, &n);
+}
+
+int coiommu_set_doorbell(int co, unsigned int vcpu, int eventfd)
+{
+	struct coiommu_doorbell b = {
+		.argsz = sizeof(b),
+		.vcpu = vcpu,
+		.eventfd = eventfd,
+	};
+
+	return xioctl(co, COIOMMU_SET_DOORBELL, &b);
+}
+
 static int command(int co, uint32_t cmd, uint64_t dtt_root,
 		   uint32_t dtt_level, uint32_t flags)
 {
@@ -144,11 +198,6 @@ int coiommu_attach_doorbells(int co, struct coiommu_doorbells *db, int vm_fd,
 			     uint64_t bar0_gpa, void *slots,
 			     unsigned int nr_vcpus)
 {
-	struct coiommu_notify n = {
-		.argsz = sizeof(n),
-		.nr_vcpus = nr_vcpus,
-		.slots_vaddr = (uintptr_t)slots,
-	};
 	unsigned int i;
 	int ret;
 
@@ -159,11 +208,10 @@ int coiommu_attach_doorbells(int co, struct coiommu_doorbells *db, int vm_fd,
 	db->eventfds = malloc(nr_vcpus * sizeof(int));
 	if (!db->eventfds)
 		return -ENOMEM;
-	ret = xioctl(co, COIOMMU_SET_NOTIFY, &n);
+	ret = coiommu_set_notify(co, slots, nr_vcpus);
 	if (ret)
 		goto err;
 	for (i = 0; i < nr_vcpus; i++) {
-		struct coiommu_doorbell b = { .argsz = sizeof(b), .vcpu = i };
 		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 		if (efd < 0) {
@@ -177,8 +225,7 @@ int coiommu_attach_doorbells(int co, struct coiommu_doorbells *db, int vm_fd,
 			db->nr_vcpus--;
 			goto err;
 		}
-		b.eventfd = efd;
-		ret = xioctl(co, COIOMMU_SET_DOORBELL, &b);
+		ret = coiommu_set_doorbell(co, i, efd);
 		if (ret)
 			goto err;
 	}

@@ -42,6 +42,29 @@ int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
 /* Set the background unpinner's period (ms; 0: off), keep the rest. */
 int coiommu_set_unpin_period(int co, uint32_t period_ms);
 
+/*
+ * The whole unpin policy a VMM's users set (crosvm's unpin_interval and
+ * unpin_gen_threshold): @old_every 0 keeps the current value.
+ */
+int coiommu_set_unpin_policy(int co, uint32_t period_ms, uint32_t old_every);
+/*
+ * Release [@gpa, @gpa + @size) before the VMM discards it (balloon, free
+ * page reporting): COIOMMU_FORCE_UNPIN. @busy_bitmap (may be NULL) gets
+ * one bit per page that stays pinned; @nr_released, @nr_busy may be NULL.
+ */
+int coiommu_force_unpin(int co, uint64_t gpa, uint64_t size,
+			uint64_t *busy_bitmap, uint64_t *nr_released,
+			uint64_t *nr_busy);
+
+/*
+ * The two halves of coiommu_attach_doorbells(), for a VMM whose memory
+ * core registers the ioeventfds itself (QEMU's memory_region_add_eventfd):
+ * hand the notify slots (@slots, the BAR2 backing) to the module once,
+ * then each vCPU's eventfd.
+ */
+int coiommu_set_notify(int co, void *slots, unsigned int nr_vcpus);
+int coiommu_set_doorbell(int co, unsigned int vcpu, int eventfd);
+
 /* The doorbells of one VM: one eventfd per vCPU. */
 struct coiommu_doorbells {
 	unsigned int nr_vcpus;

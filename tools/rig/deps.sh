@@ -13,13 +13,14 @@ set -euo pipefail
 # and table. The rig's QEMU (tools/rig/qemu.sh) is Debian's qemu source,
 # patched and built once: dpkg-dev, patch, meson, ninja-build and the
 # libraries of a minimal x86_64-softmmu with virtio-9p (glib, pixman, fdt,
-# libcap-ng, libattr); qemu-system-x86 stays for its firmware and as the
+# libcap-ng, libattr); QEMU 10 with the coIOMMU device (qemu-coiommu.sh)
+# also needs python3-venv; qemu-system-x86 stays for its firmware and as the
 # version to build.
 PKGS=(qemu-system-x86 linux-headers-amd64 linux-source-6.1 busybox-static
       cpio kmod xz-utils gcc make libc6-dev sparse dkms python3-docutils
       gnuplot-nox bsdextrautils
       dpkg-dev patch meson ninja-build libglib2.0-dev libpixman-1-dev
-      libfdt-dev libcap-ng-dev libattr1-dev)
+      libfdt-dev libcap-ng-dev libattr1-dev python3-venv)
 # `deps.sh debug`: also what building the debug kernel needs.
 [ "${1:-}" = debug ] && PKGS+=(bc flex bison libelf-dev libssl-dev)
 # `deps.sh suite`: also what kernel-suite.sh needs (zstd vmlinuz, the
