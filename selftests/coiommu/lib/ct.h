@@ -18,12 +18,12 @@
 #define CT_MODULE	"coiommu_host"
 #define CT_PAGE		4096UL
 
-/* ---- our module ------------------------------------------------------ */
+/* ---- our module (ct_module.c) ---------------------------------------- */
 int ct_module_load(void);	/* 0, or -errno; already loaded counts as 0 */
 int ct_module_unload(void);	/* 0, or -errno */
 bool ct_module_loaded(void);
 
-/* ---- leak checks ----------------------------------------------------- */
+/* ---- leak checks (ct_module.c) --------------------------------------- */
 struct ct_pins {
 	unsigned long acquired;	/* /proc/vmstat nr_foll_pin_acquired */
 	unsigned long released;	/* /proc/vmstat nr_foll_pin_released */
@@ -35,8 +35,10 @@ int ct_pins_read(struct ct_pins *p);
 long ct_pins_outstanding(const struct ct_pins *base);
 /* VmLck of a process in KiB, or -1. */
 long ct_locked_vm_kb(pid_t pid);
+/* Wait up to @timeout_ms for ct_pins_outstanding(@base) == @want. */
+long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms);
 
-/* ---- kernel log ------------------------------------------------------ */
+/* ---- kernel log (ct_kmsg.c) ------------------------------------------ */
 struct ct_kmsg {
 	int fd;
 };
@@ -52,6 +54,12 @@ bool ct_kmsg_wait(struct ct_kmsg *k, int timeout_ms, ...);
 /* A DMAR fault for @iova (write or read) was logged since ct_kmsg_open. */
 bool ct_kmsg_dmar_fault(struct ct_kmsg *k, uint64_t iova, bool write,
 			int timeout_ms);
+/*
+ * A DMAR fault for @iova requested by the edu device @bdf ("0000:00:04.0")
+ * was logged since ct_kmsg_open.
+ */
+bool ct_kmsg_dmar_fault_dev(struct ct_kmsg *k, const char *bdf, uint64_t iova,
+			    bool write, int timeout_ms);
 
 /*
  * The Intel IOMMU driver rate-limits its fault handler to 10 messages per
@@ -63,8 +71,13 @@ bool ct_kmsg_dmar_fault(struct ct_kmsg *k, uint64_t iova, bool write,
  */
 void ct_dmar_pace(void);
 void ct_dmar_account(void);
+/*
+ * Count the current window as spent, from now: the next ct_dmar_pace()
+ * waits for a whole window (a fault that was not logged).
+ */
+void ct_dmar_exhaust(void);
 
-/* ---- edu DMA device through VFIO ------------------------------------- */
+/* ---- edu DMA device through VFIO (ct_edu.c) -------------------------- */
 #define CT_EDU_VENDOR	0x1234
 #define CT_EDU_DEVICE	0x11e8
 #define CT_EDU_BUF	0x40000UL	/* device-internal DMA buffer */
@@ -125,16 +138,7 @@ int ct_vfio_unmap(int container, uint64_t iova, uint64_t size);
  */
 int ct_edu_open_retry(struct ct_edu *e, const char *bdf, int container,
 		      int timeout_ms);
-/* "0000:00:04.0" -> bus << 8 | dev << 3 | fn, or -1. */
-int ct_bdf_parse(const char *bdf);
-/*
- * A DMAR fault for @iova requested by the edu device @bdf ("0000:00:04.0")
- * was logged since ct_kmsg_open.
- */
-bool ct_kmsg_dmar_fault_dev(struct ct_kmsg *k, const char *bdf, uint64_t iova,
-			    bool write, int timeout_ms);
-
-/* ---- /dev/coiommu ---------------------------------------------------- */
+/* ---- /dev/coiommu (ct_co.c) ------------------------------------------ */
 /*
  * Every helper returns 0 (or a value) on success and -errno on failure,
  * so that tests can compare with the errno lists of the uapi.
@@ -151,6 +155,7 @@ int ct_co_stats(int fd, struct coiommu_stats *st);
 /* A number from /proc/self/fdinfo/@fd ("coiommu-pinned-pages"), or -1. */
 long ct_co_fdinfo(int fd, const char *key);
 
+/* ---- guest RAM of a test VMM (ct_ram.c) ------------------------------ */
 /* The VMM address of guest physical @gpa in a memory map, or NULL. */
 void *ct_gpa_to_hva(const struct coiommu_region *r, unsigned int nr,
 		    uint64_t gpa);
@@ -201,18 +206,7 @@ long ct_ram_diff(const struct ct_ram *g);
 /* ct_co_set_map() with the guest's regions. */
 int ct_ram_set_map(struct ct_ram *g, int fd);
 
-/* Wait up to @timeout_ms for ct_pins_outstanding(@base) == @want. */
-long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms);
-
-/*
- * Drop capability @cap from the effective, permitted and inheritable sets
- * of the calling thread. 0 or -errno.
- */
-int ct_cap_drop(int cap);
-/* Is @cap in the calling thread's effective set? */
-bool ct_cap_has(int cap);
-
-/* ---- checks made in a forked child ----------------------------------- */
+/* ---- checks made in a forked child (ct_util.c) ----------------------- */
 /*
  * A child cannot use the harness' EXPECT_*: it sends each check to the
  * parent through a pipe and the parent asserts (ct_rec_collect() in
@@ -235,11 +229,22 @@ void ct_rec_end(int fd);
 #define CT_REC_NE(fd, expected, seen) \
 	ct_rec_send(fd, '!', expected, seen, "%d: %s", __LINE__, #seen)
 
-/* ---- misc ------------------------------------------------------------ */
+/* ---- misc (ct_util.c) ------------------------------------------------ */
 int ct_write_file(const char *path, const char *s);
+/* Read a small file, trailing newlines cut. 0 or -errno. */
+int ct_read_file(const char *path, char *buf, size_t len);
 /* Deterministic pattern generator for DMA payloads. */
 void ct_fill(void *buf, size_t len, uint32_t seed);
 /* Milliseconds of CLOCK_MONOTONIC. */
 long ct_now_ms(void);
+/* "0000:00:04.0" -> bus << 8 | dev << 3 | fn, or -1. */
+int ct_bdf_parse(const char *bdf);
+/*
+ * Drop capability @cap from the effective, permitted and inheritable sets
+ * of the calling thread. 0 or -errno.
+ */
+int ct_cap_drop(int cap);
+/* Is @cap in the calling thread's effective set? */
+bool ct_cap_has(int cap);
 
 #endif /* CT_H */
