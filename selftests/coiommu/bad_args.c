@@ -172,7 +172,7 @@ static void lands_at(struct __test_metadata *_metadata, int line,
 
 static void snap(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_co_stats(self->fd, &self->st));
+	ASSERT_EQ(0, coiommu_get_stats(self->fd, &self->st));
 }
 
 /*
@@ -184,7 +184,7 @@ static void unchanged(struct __test_metadata *_metadata, int line,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(self->fd, &st)) {
+	ASSERT_EQ(0, coiommu_get_stats(self->fd, &st)) {
 		TH_LOG("line %d: after %s", line, what);
 	}
 	EXPECT_EQ(self->st.pinned_pages, st.pinned_pages) {
@@ -202,15 +202,15 @@ static void unchanged(struct __test_metadata *_metadata, int line,
 	if (self->g_pinned)
 		lands_at(_metadata, line, self, &self->a, self->buf, G, G_PG);
 	if (self->probe) {
-		ASSERT_EQ(0, ct_co_pin(self->fd, PROBE, PG)) {
+		ASSERT_EQ(0, coiommu_pin_range(self->fd, PROBE, PG)) {
 			TH_LOG("line %d: after %s, the old map lost 0x%lx",
 			       line, what, PROBE);
 		}
 		lands_at(_metadata, line, self, &self->a, self->buf, PROBE,
 			 PROBE_PG);
-		ASSERT_EQ(0, ct_co_unpin(self->fd, PROBE, PG));
+		ASSERT_EQ(0, coiommu_unpin_range(self->fd, PROBE, PG));
 	}
-	EXPECT_EQ(-ERANGE, ct_co_pin(self->fd, OUT, PG)) {
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(self->fd, OUT, PG)) {
 		TH_LOG("line %d: after %s, 0x%lx became guest RAM", line,
 		       what, OUT);
 	}
@@ -243,15 +243,15 @@ FIXTURE_SETUP(co)
 	ASSERT_EQ(0, ct_ram_add(&self->g, R1, G_PG * PG, NP * PG));
 	ct_ram_fill(&self->g, 0xbad);
 	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, &self->a));
 
 	/* edu A's buffer gets known contents. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, PROBE, PG));
 	CT_EDU_LOAD(&self->g, &self->a, PROBE, self->buf, LEN);
-	ASSERT_EQ(0, ct_co_unpin(self->fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, PROBE, PG));
 	snap(_metadata, self);
 	ASSERT_EQ(0, self->st.pinned_pages);
 	ASSERT_EQ(1, self->st.nr_devices);
@@ -270,7 +270,7 @@ FIXTURE_TEARDOWN(co)
 
 static void pin_g(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_co_pin(self->fd, G, PG));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, G, PG));
 	self->g_pinned = true;
 	snap(_metadata, self);
 	ASSERT_EQ(1, self->st.pinned_pages);
@@ -278,7 +278,7 @@ static void pin_g(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 
 static void unpin_g(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_co_unpin(self->fd, G, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, G, PG));
 	self->g_pinned = false;
 	snap(_metadata, self);
 	ASSERT_EQ(0, self->st.pinned_pages);
@@ -316,12 +316,12 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 
 	/* A zero tail is accepted, and the new map is in force. */
 	EXPECT_EQ(0, set_map_ex(fd, alt, 3, 0, 0, -1, 16, 0));
-	ASSERT_EQ(0, ct_co_pin(fd, PROBE, PG));
-	ASSERT_EQ(0, ct_co_pin(fd, OUT, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, OUT, PG));
 	LANDS_AT(&self->a, self->buf, PROBE, ALT_PG + PROBE_PG);
 	LANDS_AT(&self->a, self->buf, OUT + 0x10, ALT_PG + NP);
-	ASSERT_EQ(0, ct_co_unpin(fd, R0, NP * PG));
-	ASSERT_EQ(0, ct_co_unpin(fd, OUT, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, R0, NP * PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, OUT, PG));
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
 	snap(_metadata, self);
 	self->probe = false;
@@ -352,7 +352,7 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 			      -1, 8, 1));
 	EXPECT_EQ(0, xioctl(fd, COIOMMU_ADD_DEVICE, &dev, sizeof(dev),
 			    -1, 8, 0));
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(2, st.nr_devices);
 	EXPECT_EQ(2, st.nr_domains);
 	snap(_metadata, self);
@@ -463,11 +463,11 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 	REFUSED(EINVAL, set_map(fd, m, COIOMMU_MAX_REGIONS + 1));
 	/* ... COIOMMU_MAX_REGIONS is fine. */
 	EXPECT_EQ(0, set_map(fd, m, COIOMMU_MAX_REGIONS));
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, PROBE, PG));
-	ASSERT_EQ(0, ct_co_pin(fd, m[ALT_NP - 1].gpa, PG));
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, m[ALT_NP - 1].gpa, PG));
 	LANDS_AT(&self->a, self->buf, m[ALT_NP - 1].gpa,
 		 ALT_PG + ALT_NP - 1);
-	ASSERT_EQ(0, ct_co_unpin(fd, m[ALT_NP - 1].gpa, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, m[ALT_NP - 1].gpa, PG));
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
 	snap(_metadata, self);
 
@@ -513,8 +513,8 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 	m[1] = (struct coiommu_region){ R0 + 8 * PG, 8 * PG,
 		alt_vaddr(self, 40), 0 };
 	EXPECT_EQ(0, set_map(fd, m, 2));
-	EXPECT_EQ(0, ct_co_pin(fd, R0 + 7 * PG, 2 * PG));
-	EXPECT_EQ(0, ct_co_unpin(fd, R0, NP * PG));
+	EXPECT_EQ(0, coiommu_pin_range(fd, R0 + 7 * PG, 2 * PG));
+	EXPECT_EQ(0, coiommu_unpin_range(fd, R0, NP * PG));
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
 	snap(_metadata, self);
 
@@ -564,13 +564,13 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 
 	/* Nothing pinned any more: the map is replaced. */
 	EXPECT_EQ(0, set_map(fd, alt, n));
-	ASSERT_EQ(0, ct_co_pin(fd, PROBE, PG));
-	ASSERT_EQ(0, ct_co_pin(fd, OUT, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, OUT, PG));
 	LANDS_AT(&self->a, self->buf, PROBE, ALT_PG + PROBE_PG);
 	LANDS_AT(&self->a, self->buf, OUT, ALT_PG + NP);
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, R0 + NP * PG, PG));
-	ASSERT_EQ(0, ct_co_unpin(fd, R0, NP * PG));
-	ASSERT_EQ(0, ct_co_unpin(fd, OUT, PG));
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, R0 + NP * PG, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, R0, NP * PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, OUT, PG));
 }
 
 /* ---- COIOMMU_PIN_RANGE / COIOMMU_UNPIN_RANGE ranges -------------------- */
@@ -591,13 +591,13 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	pin_g(_metadata, self);
 
 	/* Refused pins and unpins are counted, one per call. */
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, OUT, PG));
-	EXPECT_EQ(-EINVAL, ct_co_unpin(fd, G, PG - 1));
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, R0 + NP * PG, 2 * PG));
-	EXPECT_EQ(0, ct_co_pin(fd, G, PG));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, OUT, PG));
+	EXPECT_EQ(-EINVAL, coiommu_unpin_range(fd, G, PG - 1));
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, R0 + NP * PG, 2 * PG));
+	EXPECT_EQ(0, coiommu_pin_range(fd, G, PG));
 	refused = st.refused;
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(refused + 3, st.refused);
 
 	for (i = 0; i < 2; i++) {
@@ -633,11 +633,11 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	BLOCKED_AT(&self->a, PROBE, PROBE_PG, LEN);
 
 	/* No device yet: -ENODEV, nothing pinned. */
-	fd2 = ct_co_open();
+	fd2 = coiommu_open();
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd2));
-	EXPECT_EQ(-ENODEV, ct_co_pin(fd2, R0, 4 * PG));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	EXPECT_EQ(-ENODEV, coiommu_pin_range(fd2, R0, 4 * PG));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(0, st.pinned_pages);
 	EXPECT_EQ(0, st.nr_devices);
 	close(fd2);
@@ -661,9 +661,9 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	ASSERT_EQ(0, munmap(e + 3 * PG, PG));
 	ASSERT_EQ(0, mprotect(e + 2 * PG, PG, PROT_READ));
 	snap(_metadata, self);
-	REFUSED(EFAULT, ct_co_pin(fd, 0x900000, 4 * PG));
-	REFUSED(EFAULT, ct_co_pin(fd, 0x900000 + 3 * PG, PG));
-	REFUSED(EFAULT, ct_co_pin(fd, 0x900000, 3 * PG));
+	REFUSED(EFAULT, coiommu_pin_range(fd, 0x900000, 4 * PG));
+	REFUSED(EFAULT, coiommu_pin_range(fd, 0x900000 + 3 * PG, PG));
+	REFUSED(EFAULT, coiommu_pin_range(fd, 0x900000, 3 * PG));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 	ASSERT_EQ(0, ct_edu_dma_fault(&self->a, &self->kmsg, 0x900000, 0, LEN,
 				      true, &logged));
@@ -672,10 +672,10 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	}
 	EXPECT_TRUE(logged);
 	/* The good pages alone pin fine. */
-	EXPECT_EQ(0, ct_co_pin(fd, 0x900000, 2 * PG));
+	EXPECT_EQ(0, coiommu_pin_range(fd, 0x900000, 2 * PG));
 	ASSERT_EQ(0, ct_edu_dma(&self->a, 0x900000 + PG, 0, LEN, true));
 	EXPECT_EQ(0, memcmp(e + PG, self->buf, LEN));
-	EXPECT_EQ(0, ct_co_unpin(fd, 0x900000, 4 * PG));
+	EXPECT_EQ(0, coiommu_unpin_range(fd, 0x900000, 4 * PG));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 	free(copy);
 	munmap(e, 3 * PG);
@@ -698,53 +698,53 @@ TEST_F_TIMEOUT(co, bad_args_add_device, 180)
 	ASSERT_LE(0, null);
 
 	/* Not open. */
-	REFUSED(EBADF, ct_co_add_device(fd, -1, b->group, bdf_b));
-	REFUSED(EBADF, ct_co_add_device(fd, b->device, -1, bdf_b));
-	REFUSED(EBADF, ct_co_add_device(fd, 1000, b->group, bdf_b));
-	REFUSED(EBADF, ct_co_add_device(fd, b->device, 1000, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, -1, b->group, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, b->device, -1, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, 1000, b->group, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, b->device, 1000, bdf_b));
 
 	/* Not a VFIO device file of that group. */
-	REFUSED(EINVAL, ct_co_add_device(fd, null, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->group, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->container, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, fd, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, b->device, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, null, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, b->container, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, fd, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, null, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->group, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->container, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, fd, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, b->device, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, null, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, b->container, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, fd, bdf_b));
 	/* B's device with A's group. */
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, a->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, a->group, bdf_b));
 
 	/* Already added: the device (any file of it), or the BDF. */
-	REFUSED(EEXIST, ct_co_add_device(fd, a->device, a->group, bdf_b));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, a->device, a->group, bdf_b));
 	dupfd = dup(a->device);
 	ASSERT_LE(0, dupfd);
-	REFUSED(EEXIST, ct_co_add_device(fd, dupfd, a->group, bdf_b));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, dupfd, a->group, bdf_b));
 	close(dupfd);
 	second = ioctl(a->group, VFIO_GROUP_GET_DEVICE_FD, a->bdf);
 	if (second >= 0) {
-		REFUSED(EEXIST, ct_co_add_device(fd, second, a->group, bdf_b));
+		REFUSED(EEXIST, coiommu_add_vfio_device(fd, second, a->group, bdf_b));
 		close(second);
 	} else {
 		TH_LOG("no second file of %s (%d): not tried", a->bdf, errno);
 	}
-	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group, bdf_a));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, b->device, b->group, bdf_a));
 	close(null);
 
 	/* None of that added B: its domain has nothing mapped. */
 	BLOCKED_AT(b, G, G_PG, LEN);
 
 	/* Now properly: B gets the pinned page. */
-	EXPECT_EQ(0, ct_co_add_device(fd, b->device, b->group, bdf_b));
+	EXPECT_EQ(0, coiommu_add_vfio_device(fd, b->device, b->group, bdf_b));
 	snap(_metadata, self);
 	EXPECT_EQ(2, self->st.nr_devices);
 	EXPECT_EQ(2, self->st.nr_domains);
 	EXPECT_EQ(1, self->st.pinned_pages);
 	CT_EDU_LOAD(&self->g, b, G, bufb, LEN);
 	LANDS_AT(b, bufb, G + 1, G_PG);
-	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group, bdf_b));
-	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group,
-					 (bdf_b + 1) & 0xffff));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, b->device, b->group, bdf_b));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, b->device, b->group,
+						(bdf_b + 1) & 0xffff));
 }
 
 /* ---- guest RAM where the IOMMU reserves IOVAs --------------------------- */
@@ -772,22 +772,22 @@ TEST_F_TIMEOUT(co, bad_args_reserved_iova, 120)
 	memcpy(r, self->g.r, nr * sizeof(r[0]));
 	r[nr] = (struct coiommu_region){ .gpa = MSI_LO, .size = sz,
 					 .vaddr = (uintptr_t)mem };
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->fd, r, nr + 1));
 	/* Checked before -EBUSY (G is pinned), like every other region. */
 	r[nr].gpa = MSI_LO + sz / 2;
 	r[nr].size = sz;
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->fd, r, nr + 1));
 	unpin_g(_metadata, self);
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->fd, r, nr + 1));
 	r[nr].gpa = MSI_LO - PG;
 	r[nr].size = 2 * PG;
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->fd, r, nr + 1));
 
 	/*
 	 * The other order, in a second instance: RAM over the window, then
 	 * the device. RAM right below and right above it is fine.
 	 */
-	fd2 = ct_co_open();
+	fd2 = coiommu_open();
 	ASSERT_LE(0, fd2);
 	r[0] = (struct coiommu_region){ .gpa = MSI_LO - sz, .size = sz,
 					.vaddr = (uintptr_t)mem };
@@ -795,22 +795,22 @@ TEST_F_TIMEOUT(co, bad_args_reserved_iova, 120)
 					.vaddr = (uintptr_t)mem + sz };
 	r[2] = (struct coiommu_region){ .gpa = MSI_HI, .size = sz,
 					.vaddr = (uintptr_t)mem + 2 * sz };
-	ASSERT_EQ(0, ct_co_set_map(fd2, r, 3));
-	EXPECT_EQ(-EINVAL, ct_co_add_device(fd2, self->b.device,
-					    self->b.group, bdf_b));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	ASSERT_EQ(0, coiommu_set_memory(fd2, r, 3));
+	EXPECT_EQ(-EINVAL, coiommu_add_vfio_device(fd2, self->b.device,
+						   self->b.group, bdf_b));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(0, st.nr_devices);
 	EXPECT_EQ(0, st.nr_domains);
 	r[1] = r[2];
-	ASSERT_EQ(0, ct_co_set_map(fd2, r, 2));
-	EXPECT_EQ(0, ct_co_add_device(fd2, self->b.device, self->b.group,
-				      bdf_b));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	ASSERT_EQ(0, coiommu_set_memory(fd2, r, 2));
+	EXPECT_EQ(0, coiommu_add_vfio_device(fd2, self->b.device, self->b.group,
+					     bdf_b));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(1, st.nr_devices);
 	/* Pages on both sides of the window pin and map. */
-	EXPECT_EQ(0, ct_co_pin(fd2, MSI_LO - PG, PG));
-	EXPECT_EQ(0, ct_co_pin(fd2, MSI_HI, PG));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	EXPECT_EQ(0, coiommu_pin_range(fd2, MSI_LO - PG, PG));
+	EXPECT_EQ(0, coiommu_pin_range(fd2, MSI_HI, PG));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(2, st.pinned_pages);
 	close(fd2);
 	EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 5000));
@@ -829,13 +829,13 @@ foreign(FIXTURE_DATA(co) *self, int rep, bool pinned)
 		CT_REC_EQ(rep, -EPERM, set_map(self->fd, alt,
 					       alt_map(self, alt)));
 		CT_REC_EQ(rep, -EPERM, ct_co_add_edu(self->fd, &self->b));
-		CT_REC_EQ(rep, -EPERM, ct_co_pin(self->fd, G, PG));
+		CT_REC_EQ(rep, -EPERM, coiommu_pin_range(self->fd, G, PG));
 	} else {
-		CT_REC_EQ(rep, -EPERM, ct_co_unpin(self->fd, G, PG));
-		CT_REC_EQ(rep, -EPERM, ct_co_pin(self->fd, PROBE, PG));
+		CT_REC_EQ(rep, -EPERM, coiommu_unpin_range(self->fd, G, PG));
+		CT_REC_EQ(rep, -EPERM, coiommu_pin_range(self->fd, PROBE, PG));
 	}
-	CT_REC_EQ(rep, -EPERM, ct_co_unpin(self->fd, R0, NP * PG));
-	CT_REC_EQ(rep, -EPERM, ct_co_stats(self->fd, &st));
+	CT_REC_EQ(rep, -EPERM, coiommu_unpin_range(self->fd, R0, NP * PG));
+	CT_REC_EQ(rep, -EPERM, coiommu_get_stats(self->fd, &st));
 	/* Documentation/uapi.rst: the version answers anyone. */
 	CT_REC_EQ(rep, COIOMMU_API_VERSION,
 		  ct_co_ioctl(self->fd, COIOMMU_GET_API_VERSION, NULL));
@@ -873,8 +873,8 @@ static void *same_mm(void *p)
 	struct thread_arg *t = p;
 	struct coiommu_stats st;
 
-	t->pin = ct_co_pin(t->fd, PROBE, PG);
-	t->stats = ct_co_stats(t->fd, &st);
+	t->pin = coiommu_pin_range(t->fd, PROBE, PG);
+	t->stats = coiommu_get_stats(t->fd, &st);
 	return NULL;
 }
 
@@ -901,7 +901,7 @@ TEST_F_TIMEOUT(co, bad_args_fork, 120)
 	snap(_metadata, self);
 	EXPECT_EQ(2, self->st.pinned_pages);
 	LANDS_AT(&self->a, self->buf, PROBE, PROBE_PG);
-	EXPECT_EQ(0, ct_co_unpin(self->fd, R0, NP * PG));
+	EXPECT_EQ(0, coiommu_unpin_range(self->fd, R0, NP * PG));
 }
 
 TEST_HARNESS_MAIN

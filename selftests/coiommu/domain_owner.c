@@ -57,7 +57,7 @@ static void owner_setup(struct __test_metadata *_metadata, struct owner *o)
 	ASSERT_EQ(0, ct_ram_add(&o->g, BASE, 0, NP * CT_PAGE));
 	ct_ram_fill(&o->g, 0x0770);
 	ASSERT_EQ(0, ct_kmsg_open(&o->kmsg));
-	o->fd = ct_co_open();
+	o->fd = coiommu_open();
 	ASSERT_LE(0, o->fd);
 	ASSERT_EQ(0, ct_ram_set_map(&o->g, o->fd));
 }
@@ -119,7 +119,7 @@ static void expect_devices(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(devices, st.nr_devices);
 	EXPECT_EQ(domains, st.nr_domains);
 }
@@ -135,11 +135,11 @@ TEST_F_TIMEOUT(own, second_instance, 180)
 	ASSERT_EQ(0, ct_edu_open(a, o->bdf[0], -1));
 	ASSERT_EQ(0, ct_edu_open(b, o->bdf[1], a->container));
 	ASSERT_EQ(0, ct_co_add_edu(o->fd, a));
-	ASSERT_EQ(0, ct_co_pin(o->fd, P(0), 2 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(o->fd, P(0), 2 * CT_PAGE));
 	CT_EDU_LOAD(g, a, P(0), bufa, LEN);
 	CT_DMA_LANDS(g, a, P(1), bufa, LEN);
 
-	o->fd2 = ct_co_open();
+	o->fd2 = coiommu_open();
 	ASSERT_LE(0, o->fd2);
 	ASSERT_EQ(0, ct_ram_set_map(g, o->fd2));
 	/* The same device, and another device of the same domain. */
@@ -159,13 +159,13 @@ TEST_F_TIMEOUT(own, second_instance, 180)
 	/* B moves to a container (domain) of its own: another owner is fine. */
 	ct_edu_close(b);
 	ASSERT_EQ(0, ct_edu_open_retry(b, o->bdf[1], -1, 3000));
-	o->fd2 = ct_co_open();
+	o->fd2 = coiommu_open();
 	ASSERT_LE(0, o->fd2);
 	ASSERT_EQ(0, ct_ram_set_map(g, o->fd2));
 	EXPECT_EQ(0, ct_co_add_edu(o->fd2, b));
 	EXPECT_EQ(-EBUSY, ct_co_add_edu(o->fd2, a));
 	expect_devices(_metadata, o->fd2, 1, 1);
-	ASSERT_EQ(0, ct_co_pin(o->fd2, P(4), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(o->fd2, P(4), CT_PAGE));
 	CT_EDU_LOAD(g, b, P(4), bufb, LEN);
 	CT_DMA_LANDS(g, b, P(4) + 1, bufb, FIT(P(4) + 1));
 	EXPECT_EQ(3, ct_pins_outstanding(&o->env.base));
@@ -188,9 +188,9 @@ TEST_F_TIMEOUT(two, two_containers, 180)
 	ASSERT_EQ(0, ct_edu_open_retry(a, o->bdf[0], -1, 3000));
 	ASSERT_EQ(0, ct_edu_open_retry(b, o->bdf[1], -1, 3000));
 	ASSERT_EQ(0, ct_co_add_edu(o->fd, a));
-	ASSERT_EQ(0, ct_co_pin(o->fd, P(0), 2 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(o->fd, P(0), 2 * CT_PAGE));
 	ASSERT_EQ(0, ct_co_add_edu(o->fd, b));
-	ASSERT_EQ(0, ct_co_pin(o->fd, P(2), 2 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(o->fd, P(2), 2 * CT_PAGE));
 	expect_devices(_metadata, o->fd, 2, 2);
 	EXPECT_EQ(4, ct_pins_outstanding(&o->env.base));
 

@@ -50,7 +50,7 @@ FIXTURE_SETUP(co)
 	ct_ram_fill(&self->g, 0x5eed);
 	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
 
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(COIOMMU_API_VERSION,
 		  ct_co_ioctl(self->fd, COIOMMU_GET_API_VERSION, NULL));
@@ -74,7 +74,7 @@ static void expect_stats(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(sizeof(st), st.argsz);
 	EXPECT_EQ(pinned, st.pinned_pages);
 	EXPECT_EQ(pins, st.pins);
@@ -102,11 +102,11 @@ TEST_F_TIMEOUT(co, pin_dma_lands, 120)
 	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
 
 	/* R0 pages 6, 7 and R1 pages 0, 1: GPA-contiguous, VMM-disjoint. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(R0, 6), 4 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(R0, 6), 4 * CT_PAGE));
 	expect_stats(_metadata, self->fd, 4, 4, 0, 4);
 	EXPECT_EQ(4, ct_pins_outstanding(&self->env.base));
 	EXPECT_EQ(16, ct_locked_vm_kb(getpid()));
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(R2, 3), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(R2, 3), CT_PAGE));
 	expect_stats(_metadata, self->fd, 5, 5, 0, 5);
 	EXPECT_EQ(20, ct_locked_vm_kb(getpid()));
 
@@ -127,8 +127,8 @@ TEST_F_TIMEOUT(co, pin_dma_lands, 120)
 
 	/* Already pinned: a no-op, no new FOLL_PIN, no new charge. */
 	ASSERT_EQ(0, ct_pins_read(&a));
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(R0, 6), 4 * CT_PAGE));
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(R0, 7), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(R0, 6), 4 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(R0, 7), CT_PAGE));
 	ASSERT_EQ(0, ct_pins_read(&b));
 	EXPECT_EQ(a.acquired, b.acquired) {
 		TH_LOG("re-pinning pinned pages took %lu new pins",
@@ -138,7 +138,7 @@ TEST_F_TIMEOUT(co, pin_dma_lands, 120)
 	EXPECT_EQ(20, ct_locked_vm_kb(getpid()));
 
 	/* Half pinned: only the new page is pinned. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(R1, 1), 2 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(R1, 1), 2 * CT_PAGE));
 	ASSERT_EQ(0, ct_pins_read(&b));
 	EXPECT_EQ(a.acquired + 1, b.acquired);
 	expect_stats(_metadata, self->fd, 6, 6, 0, 6);
@@ -146,11 +146,11 @@ TEST_F_TIMEOUT(co, pin_dma_lands, 120)
 	CT_DMA_LANDS(g, e, P(R1, 2) + 1, buf, LEN);
 
 	/* Unpin everything: counters back, peak kept. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(R0, 6), 5 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(R0, 6), 5 * CT_PAGE));
 	expect_stats(_metadata, self->fd, 1, 6, 5, 6);
 	EXPECT_EQ(4, ct_locked_vm_kb(getpid()));
 	EXPECT_EQ(1, ct_pins_outstanding(&self->env.base));
-	ASSERT_EQ(0, ct_co_unpin(self->fd, R2, NP * CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, R2, NP * CT_PAGE));
 	expect_stats(_metadata, self->fd, 0, 6, 6, 6);
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));

@@ -76,7 +76,7 @@ FIXTURE_SETUP(rd)
 	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
 	ct_ram_fill(&self->g, 0x7e3d);
 	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
 }
@@ -103,19 +103,9 @@ FIXTURE_TEARDOWN(rd)
 	ct_env_teardown(_metadata, &self->env);
 }
 
-static int remove_bdf(int fd, int bdf)
-{
-	struct coiommu_remove_device r = {
-		.argsz = sizeof(r),
-		.bdf = bdf,
-	};
-
-	return ct_co_ioctl(fd, COIOMMU_REMOVE_DEVICE, &r);
-}
-
 static int remove_edu(int fd, const struct ct_edu *e)
 {
-	return remove_bdf(fd, ct_bdf_parse(e->bdf));
+	return coiommu_remove_device(fd, ct_bdf_parse(e->bdf));
 }
 
 static void expect_stats(struct __test_metadata *_metadata, int line, int fd,
@@ -124,7 +114,7 @@ static void expect_stats(struct __test_metadata *_metadata, int line, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(devices, st.nr_devices) {
 		TH_LOG("line %d", line);
 	}
@@ -190,7 +180,7 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
 	EXPECT_STATS(self->fd, 2, 2, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), 8 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(0), 8 * CT_PAGE));
 	EXPECT_STATS(self->fd, 2, 2, 8);
 	EXPECT_EQ(8, ct_pins_outstanding(&self->env.base));
 	EXPECT_EQ(32, ct_locked_vm_kb(getpid()));
@@ -202,7 +192,7 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	CT_DMA_LANDS(g, b, P(3), bufb, LEN);
 
 	/* An unknown BDF: nothing happens. */
-	EXPECT_EQ(-ENOENT, remove_bdf(self->fd, 0xfff8));
+	EXPECT_EQ(-ENOENT, coiommu_remove_device(self->fd, 0xfff8));
 	EXPECT_STATS(self->fd, 2, 2, 8);
 
 	/* A goes: its domain loses the mappings, B keeps them. */
@@ -218,7 +208,7 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	CT_DMA_BLOCKED(g, a, k, P(4), LEN);
 	CT_DMA_LANDS(g, b, P(4), bufb, LEN);
 	/* A pin made afterwards reaches B only. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(8), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(8), CT_PAGE));
 	EXPECT_STATS(self->fd, 1, 1, 9);
 	CT_DMA_LANDS(g, b, P(8), bufb, LEN);
 	CT_DMA_BLOCKED(g, a, k, P(8) + 8, LEN);
@@ -264,7 +254,7 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	if (self->fd >= 0) {
 		EXPECT_STATS(self->fd, 1, 1, 9);
 		CT_DMA_LANDS(g, b, P(5), bufb, LEN);
-		ASSERT_EQ(0, ct_co_unpin(self->fd, P(0), NP * CT_PAGE));
+		ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(0), NP * CT_PAGE));
 		EXPECT_STATS(self->fd, 1, 1, 0);
 		EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
 		EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
@@ -285,7 +275,7 @@ TEST_F_TIMEOUT(rd, remove_device_shared_domain, 120)
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
 	EXPECT_STATS(self->fd, 2, 1, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), 4 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(0), 4 * CT_PAGE));
 	CT_EDU_LOAD(g, a, P(0), bufa, LEN);
 	CT_EDU_LOAD(g, b, P(1), bufb, LEN);
 
@@ -304,7 +294,7 @@ TEST_F_TIMEOUT(rd, remove_device_shared_domain, 120)
 	EXPECT_EQ(0, ret);
 	EXPECT_STATS(self->fd, 0, 0, 4);
 	CT_DMA_BLOCKED(g, b, &self->kmsg, P(0), LEN);
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(0), 4 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(0), 4 * CT_PAGE));
 	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
 }
 
@@ -356,7 +346,7 @@ TEST_F_TIMEOUT(rg, remove_device_guest, 120)
 	ASSERT_EQ(0, ctg_edu_prime(t, CTG_GPA(gp), 3));
 	CTU_DMA_LANDS(t, CTG_GPA(gp), 3);
 
-	ret = remove_bdf(t->co, t->bdf);
+	ret = coiommu_remove_device(t->co, t->bdf);
 	EXPECT_EQ(0, ret) {
 		TH_LOG("REMOVE_DEVICE of the guest's %s: %s", t->edu.bdf,
 		       strerror(-ret));

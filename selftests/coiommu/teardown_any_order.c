@@ -87,11 +87,11 @@ static void close_file(FIXTURE_DATA(co) *self, int which)
 static void vmm_up(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
 	ASSERT_EQ(0, ct_edu_open_retry(&self->edu, self->bdf[0], -1, 3000));
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, &self->edu));
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), NPIN * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(0), NPIN * CT_PAGE));
 	ASSERT_EQ(NPIN, ct_pins_outstanding(&self->env.base));
 	ASSERT_EQ(NPIN * 4, ct_locked_vm_kb(getpid()));
 }
@@ -132,7 +132,7 @@ TEST_F_TIMEOUT(co, teardown_any_order, 240)
 			if (!inst_open || i == NFILES - 1)
 				continue;
 			/* The instance keeps its pins and its device. */
-			ASSERT_EQ(0, ct_co_stats(self->fd, &st));
+			ASSERT_EQ(0, coiommu_get_stats(self->fd, &st));
 			EXPECT_EQ(NPIN, st.pinned_pages) {
 				TH_LOG("order %s, after closing the %s", desc,
 				       file_name[order[i]]);
@@ -198,19 +198,19 @@ static void __attribute__((noreturn)) big_vmm(const char *bdf, int rep)
 	r.vaddr = (uintptr_t)ram;
 	if (ct_edu_open_retry(&e, bdf, -1, 3000))
 		_exit(11);
-	fd = ct_co_open();
+	fd = coiommu_open();
 	if (fd < 0)
 		_exit(12);
-	if (ct_co_set_map(fd, &r, 1))
+	if (coiommu_set_memory(fd, &r, 1))
 		_exit(13);
 	if (ct_co_add_edu(fd, &e))
 		_exit(14);
 	/* Held pins from before: exit must release these too. */
-	if (ct_co_pin(fd, BIG / 2, 64 * CT_PAGE))
+	if (coiommu_pin_range(fd, BIG / 2, 64 * CT_PAGE))
 		_exit(15);
 	if (write(rep, "R", 1) != 1)
 		_exit(16);
-	ret = ct_co_pin(fd, 0, BIG);
+	ret = coiommu_pin_range(fd, 0, BIG);
 	if (write(rep, &ret, sizeof(ret)) != sizeof(ret))
 		_exit(17);
 	for (;;)

@@ -43,7 +43,7 @@ FIXTURE_SETUP(co)
 	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
 	ct_ram_fill(&self->g, 0x2de5);
 	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
 }
@@ -65,7 +65,7 @@ static void expect_stats(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(devices, st.nr_devices);
 	EXPECT_EQ(domains, st.nr_domains);
 	EXPECT_EQ(pinned, st.pinned_pages);
@@ -82,7 +82,7 @@ TEST_F_TIMEOUT(co, two_devices, 120)
 
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
 	expect_stats(_metadata, self->fd, 1, 1, 0, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), 4 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(0), 4 * CT_PAGE));
 	expect_stats(_metadata, self->fd, 1, 1, 4, 4);
 
 	/* A reaches the pinned pages; B, not added, reaches nothing. */
@@ -105,7 +105,7 @@ TEST_F_TIMEOUT(co, two_devices, 120)
 	CT_DMA_LANDS(g, a, P(2), bufa, LEN);
 
 	/* A pin made with both added reaches both. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(4), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(4), CT_PAGE));
 	expect_stats(_metadata, self->fd, 2, 2, 5, 5);
 	EXPECT_EQ(5, ct_pins_outstanding(&self->env.base));
 	EXPECT_EQ(20, ct_locked_vm_kb(getpid()));
@@ -113,7 +113,7 @@ TEST_F_TIMEOUT(co, two_devices, 120)
 	CT_DMA_LANDS(g, b, P(4) + 1, bufb, LEN);
 
 	/* Unpin: both are blocked. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(0), 5 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(0), 5 * CT_PAGE));
 	expect_stats(_metadata, self->fd, 2, 2, 0, 5);
 	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
@@ -133,14 +133,14 @@ TEST_F_TIMEOUT(co, two_devices_one_domain, 120)
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
 	expect_stats(_metadata, self->fd, 2, 1, 0, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(8), 2 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(8), 2 * CT_PAGE));
 	expect_stats(_metadata, self->fd, 2, 1, 2, 2);
 	EXPECT_EQ(2, ct_pins_outstanding(&self->env.base));
 	CT_EDU_LOAD(g, a, P(8), bufa, LEN);
 	CT_DMA_LANDS(g, a, P(9), bufa, LEN);
 	CT_EDU_LOAD(g, b, P(9) + 1, bufb, LEN);
 	CT_DMA_LANDS(g, b, P(8), bufb, LEN);
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(8), 2 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(8), 2 * CT_PAGE));
 	expect_stats(_metadata, self->fd, 2, 1, 0, 2);
 	CT_DMA_BLOCKED(g, b, &self->kmsg, P(9), LEN);
 }

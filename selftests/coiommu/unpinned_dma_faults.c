@@ -40,7 +40,7 @@ FIXTURE_SETUP(co)
 	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
 	ct_ram_fill(&self->g, 0xfa17);
 	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, &self->edu));
@@ -62,7 +62,7 @@ static void expect_counts(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(pinned, st.pinned_pages);
 	EXPECT_EQ(pins, st.pins);
 	EXPECT_EQ(unpins, st.unpins);
@@ -110,7 +110,7 @@ TEST_F_TIMEOUT(co, unpinned_dma_faults, 120)
 	uint8_t buf0[LEN], buf7[LEN];
 
 	/* A pinned source gives edu's buffer known contents (page 0's). */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(0), CT_PAGE));
 	CT_EDU_LOAD(g, e, P(0), buf0, LEN);
 	expect_counts(_metadata, self->fd, base, 1, 1, 0);
 
@@ -118,12 +118,12 @@ TEST_F_TIMEOUT(co, unpinned_dma_faults, 120)
 	CT_DMA_BLOCKED(g, e, k, P(5), LEN);
 
 	/* Pinned: lands. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(7), 3 * CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, P(7), 3 * CT_PAGE));
 	expect_counts(_metadata, self->fd, base, 4, 4, 0);
 	CT_DMA_LANDS(g, e, P(8), buf0, LEN);
 
 	/* Unpin the middle page only. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(8), CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(8), CT_PAGE));
 	expect_counts(_metadata, self->fd, base, 3, 4, 1);
 
 	/* New buffer contents (page 7's), unlike what page 8 now holds. */
@@ -139,12 +139,12 @@ TEST_F_TIMEOUT(co, unpinned_dma_faults, 120)
 	read_blocked(_metadata, __LINE__, self, P(5), P(7));
 
 	/* Unpinning pages that are not pinned is skipped, not counted. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(5), CT_PAGE));
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(8), CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(5), CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, P(8), CT_PAGE));
 	expect_counts(_metadata, self->fd, base, 3, 4, 1);
 
 	/* Unpin the whole of guest RAM: only the 3 pinned pages count. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, BASE, NP * CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->fd, BASE, NP * CT_PAGE));
 	expect_counts(_metadata, self->fd, base, 0, 4, 4);
 	CT_DMA_BLOCKED(g, e, k, P(0) + 0x100, 0x200);
 }

@@ -15,6 +15,8 @@
 
 #include <linux/coiommu.h>
 
+#include "libcoiommu.h"
+
 #define CT_MODULE	"coiommu_host"
 #define CT_PAGE		4096UL
 
@@ -140,18 +142,15 @@ int ct_edu_open_retry(struct ct_edu *e, const char *bdf, int container,
 		      int timeout_ms);
 /* ---- /dev/coiommu (ct_co.c) ------------------------------------------ */
 /*
- * Every helper returns 0 (or a value) on success and -errno on failure,
- * so that tests can compare with the errno lists of the uapi.
+ * Tests make every well-formed call through libcoiommu (coiommu_open(),
+ * coiommu_set_memory(), coiommu_pin_range(), ...), as a VMM does; these
+ * return 0 (or a value) on success and -errno on failure, so that tests
+ * can compare with the errno lists of the uapi.
  */
-int ct_co_open(void);				/* fd, or -errno */
+/* Any ioctl, for arguments libcoiommu would not build: its value or -errno. */
 int ct_co_ioctl(int fd, unsigned long cmd, void *arg);
-int ct_co_set_map(int fd, const struct coiommu_region *r, unsigned int nr);
-int ct_co_add_device(int fd, int device_fd, int group_fd, uint16_t bdf);
 /* Adds @e with its real PCI address as guest BDF. */
 int ct_co_add_edu(int fd, const struct ct_edu *e);
-int ct_co_pin(int fd, uint64_t gpa, uint64_t size);
-int ct_co_unpin(int fd, uint64_t gpa, uint64_t size);
-int ct_co_stats(int fd, struct coiommu_stats *st);
 /* A number from /proc/self/fdinfo/@fd ("coiommu-pinned-pages"), or -1. */
 long ct_co_fdinfo(int fd, const char *key);
 
@@ -203,7 +202,7 @@ int ct_ram_expect(struct ct_ram *g, uint64_t gpa, const void *src,
 		  size_t len);
 /* Offset of the first byte where arena and shadow differ, or -1. */
 long ct_ram_diff(const struct ct_ram *g);
-/* ct_co_set_map() with the guest's regions. */
+/* coiommu_set_memory() with the guest's regions. */
 int ct_ram_set_map(struct ct_ram *g, int fd);
 
 /* ---- checks made in a forked child (ct_util.c) ----------------------- */

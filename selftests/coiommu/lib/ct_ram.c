@@ -162,5 +162,5 @@ long ct_ram_diff(const struct ct_ram *g)
 
 int ct_ram_set_map(struct ct_ram *g, int fd)
 {
-	return ct_co_set_map(fd, g->r, g->nr);
+	return coiommu_set_memory(fd, g->r, g->nr);
 }
