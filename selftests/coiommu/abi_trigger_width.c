@@ -149,24 +149,7 @@ static int ring(struct ctg *t, struct coiommu_regs *regs, unsigned int vcpu,
 	return 0;
 }
 
-FIXTURE(tw) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(tw)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 2, .guest_code = guest_code };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(tw)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(tw, .nr_vcpus = 2, .guest_code = guest_code);
 
 TEST_F_TIMEOUT(tw, trigger_width, 180)
 {

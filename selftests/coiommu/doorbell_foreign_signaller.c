@@ -180,9 +180,7 @@ static int uring_write(struct uring *u, int fd, const uint64_t *val,
 /* ---- the test ---------------------------------------------------------- */
 
 FIXTURE(fs) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	struct uring u;
 };
 

@@ -29,9 +29,7 @@
 #define TW_PARAM	"/sys/module/" CT_MODULE "/parameters/task_work_path"
 
 FIXTURE(db) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	pid_t child;
 	int sock;
 	bool param_changed;

@@ -33,25 +33,10 @@
 #define L_GPA		TABLE(CTG_TABLE_PAGES - 2)
 #define TABLES_SIZE	(CTG_TABLE_PAGES * CT_PAGE)
 
-FIXTURE(ra) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-	uint8_t snap[CTG_TABLE_PAGES * 4096];
-};
+CTG_FIXTURE(ra, .nr_vcpus = 1);
 
-FIXTURE_SETUP(ra)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1 };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(ra)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+/* The reused tables when the stale root is offered: none may change. */
+static uint8_t snap[TABLES_SIZE];
 
 /* The guest maps @gpa's page: one request, PINNED when it looks. */
 static void guest_maps(struct __test_metadata *_metadata, struct ctg *t,
@@ -117,7 +102,7 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 	leaf = ctg_hva(t, L_GPA);
 	for (i = 0; i < 1024; i++)
 		leaf[i] = 1;
-	memcpy(self->snap, tables, TABLES_SIZE);
+	memcpy(snap, tables, TABLES_SIZE);
 
 	/* The VMM forwards the latched root: stale. */
 	EXPECT_EQ(-ESTALE, coiommu_command(t->co, COIOMMU_CMD_ACTIVATE, root,
@@ -137,9 +122,9 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 		TH_LOG("%lu pages pinned for a request on a stale root",
 		       b.acquired - a.acquired);
 	}
-	EXPECT_EQ(0, memcmp(self->snap, tables, TABLES_SIZE)) {
+	EXPECT_EQ(0, memcmp(snap, tables, TABLES_SIZE)) {
 		for (i = 0; i < TABLES_SIZE; i++)
-			if (self->snap[i] != tables[i])
+			if (snap[i] != tables[i])
 				break;
 		TH_LOG("the stale tables were written at GPA %#llx",
 		       (unsigned long long)(CTG_TABLES_GPA + i));

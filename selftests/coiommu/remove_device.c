@@ -302,9 +302,7 @@ TEST_F_TIMEOUT(rd, remove_device_shared_domain, 120)
 /* ---- a guest's requests after its device was removed ------------------ */
 
 FIXTURE(rg) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	struct ct_edu b;
 };
 

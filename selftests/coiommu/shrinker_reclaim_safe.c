@@ -66,9 +66,7 @@
 #define HUGE_NEEDED	16	/* two VMs of 8 MiB, with room */
 
 FIXTURE(sr) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	long old_huge;
 };
 

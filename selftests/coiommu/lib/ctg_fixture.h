@@ -12,6 +12,13 @@
 
 #include "ct_fixture.h"
 #include "ct_guest.h"
+#include "ct_trace.h"
+
+/* What every raw-guest fixture holds: the checks, the kernel log, the guest. */
+#define CTG_FIXTURE_MEMBERS	\
+	struct ct_env env;	\
+	struct ct_kmsg kmsg;	\
+	struct ctg t
 
 /*
  * Load the module, take the pin baseline, check /dev/kvm and open the
@@ -38,5 +45,42 @@ static inline void ctg_fixture_end(struct __test_metadata *_metadata,
 	ct_kmsg_close(kmsg);
 	ct_env_teardown(_metadata, env);
 }
+
+/*
+ * A raw-guest fixture in one line, as KVM selftests'
+ * KVM_ONE_VCPU_TEST_SUITE():
+ *
+ *	CTG_FIXTURE(db, .nr_vcpus = 1);
+ *
+ *	TEST_F_TIMEOUT(db, doorbell_single, 120)
+ *	{
+ *		struct ctg *t = &self->t;
+ *
+ * What follows the name initialises the struct ctg_cfg of the guest that
+ * the setup creates (ctg_fixture_start(), then ctg_create()). The
+ * teardown disables the tracepoints a test enabled (ct_trace_stop() does
+ * nothing when none were), then ctg_fixture_end(). A fixture that needs
+ * more writes the three parts out, with CTG_FIXTURE_MEMBERS.
+ */
+#define CTG_FIXTURE(name, ...)						\
+	FIXTURE(name) {							\
+		CTG_FIXTURE_MEMBERS;					\
+	};								\
+									\
+	FIXTURE_SETUP(name)						\
+	{								\
+		struct ctg_cfg cfg = { __VA_ARGS__ };			\
+									\
+		ctg_fixture_start(_metadata, &self->env, &self->kmsg,	\
+				  &self->t);				\
+		ASSERT_EQ(0, ctg_create(&self->t, &cfg));		\
+	}								\
+									\
+	FIXTURE_TEARDOWN(name)						\
+	{								\
+		ct_trace_stop();					\
+		ctg_fixture_end(_metadata, &self->env, &self->kmsg,	\
+				&self->t);				\
+	}
 
 #endif /* CTG_FIXTURE_H */
