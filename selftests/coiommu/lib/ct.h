@@ -39,6 +39,8 @@ long ct_pins_outstanding(const struct ct_pins *base);
 long ct_locked_vm_kb(pid_t pid);
 /* Wait up to @timeout_ms for ct_pins_outstanding(@base) == @want. */
 long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms);
+/* Wait up to @timeout_ms for our VmLck to be @kb; returns the last value. */
+long ct_locked_vm_wait(long kb, int timeout_ms);
 
 /* ---- kernel log (ct_kmsg.c) ------------------------------------------ */
 struct ct_kmsg {
@@ -153,6 +155,8 @@ int ct_co_ioctl(int fd, unsigned long cmd, void *arg);
 int ct_co_add_edu(int fd, const struct ct_edu *e);
 /* A number from /proc/self/fdinfo/@fd ("coiommu-pinned-pages"), or -1. */
 long ct_co_fdinfo(int fd, const char *key);
+/* @key of /sys/kernel/debug/coiommu/<@instance>, or -1. */
+long long ct_co_debugfs(long instance, const char *key);
 
 /* ---- guest RAM of a test VMM (ct_ram.c) ------------------------------ */
 /* The VMM address of guest physical @gpa in a memory map, or NULL. */
@@ -232,6 +236,8 @@ void ct_rec_end(int fd);
 int ct_write_file(const char *path, const char *s);
 /* Read a small file, trailing newlines cut. 0 or -errno. */
 int ct_read_file(const char *path, char *buf, size_t len);
+/* The number after "@key@sep" on a line of @path, or -1. */
+long long ct_file_value(const char *path, const char *key, char sep);
 /* Deterministic pattern generator for DMA payloads. */
 void ct_fill(void *buf, size_t len, uint32_t seed);
 /* Milliseconds of CLOCK_MONOTONIC. */

@@ -4,15 +4,13 @@
  * which the tests use for every well-formed call, does not do for a VMM.
  * A raw ioctl that returns -errno, for the tests that hand the module
  * malformed arguments on purpose; the edu device added with its own PCI
- * address; and the counters of /proc/self/fdinfo.
+ * address; and the counters of fdinfo and debugfs.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
 
 #include "ct.h"
@@ -35,20 +33,16 @@ int ct_co_add_edu(int fd, const struct ct_edu *e)
 
 long ct_co_fdinfo(int fd, const char *key)
 {
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = strtol(line + klen + 1, NULL, 0);
-			break;
-		}
-	fclose(f);
-	return val;
+	return ct_file_value(path, key, ':');
+}
+
+long long ct_co_debugfs(long instance, const char *key)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/coiommu/%ld", instance);
+	return ct_file_value(path, key, ' ');
 }

@@ -594,23 +594,7 @@ long ctg_instance(struct ctg *t)
 
 long long ctg_debugfs(struct ctg *t, const char *key)
 {
-	size_t klen = strlen(key);
-	char path[96], line[256];
-	long long val = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/coiommu/%ld",
-		 ctg_instance(t));
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			val = strtoll(line + klen + 1, NULL, 0);
-			break;
-		}
-	fclose(f);
-	return val;
+	return ct_co_debugfs(ctg_instance(t), key);
 }
 
 static bool wait_stat(struct ctg *t, size_t off, uint64_t want, bool exact,

@@ -121,3 +121,13 @@ long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms)
 		usleep(20000);
 	}
 }
+
+long ct_locked_vm_wait(long kb, int timeout_ms)
+{
+	long deadline = ct_now_ms() + timeout_ms, now;
+
+	while ((now = ct_locked_vm_kb(getpid())) != kb &&
+	       ct_now_ms() < deadline)
+		usleep(10000);
+	return now;
+}

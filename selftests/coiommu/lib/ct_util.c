@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -61,6 +62,25 @@ int ct_read_file(const char *path, char *buf, size_t len)
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = 0;
 	return 0;
+}
+
+long long ct_file_value(const char *path, const char *key, char sep)
+{
+	size_t klen = strlen(key);
+	long long val = -1;
+	char line[256];
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == sep) {
+			val = strtoll(line + klen + 1, NULL, 0);
+			break;
+		}
+	fclose(f);
+	return val;
 }
 
 void ct_fill(void *buf, size_t len, uint32_t seed)

@@ -47,6 +47,30 @@ static inline void ctg_fixture_end(struct __test_metadata *_metadata,
 }
 
 /*
+ * edu DMA of a pattern (@seed) to guest page @gfn lands there, exactly
+ * (the rest of RAM is compared with the shadow), and the guest reads it.
+ */
+static inline void ctg_dma_lands_page(struct __test_metadata *_metadata,
+				      struct ctg *t, uint64_t gfn,
+				      uint32_t seed)
+{
+	uint64_t d, hash;
+
+	ASSERT_EQ(0, ctg_edu_prime(t, CTG_GPA(gfn), seed));
+	ct_fill(ctg_hva(t, CTG_GPA(gfn)), CT_PAGE, seed + 1);
+	ASSERT_EQ(0, ctg_shadow_sync(t));
+	ASSERT_EQ(0, ctg_dma_write(t, CTG_GPA(gfn) + 1, ctg_pattern(seed),
+				   CT_EDU_DMA_MAX));
+	d = ctg_shadow_diff(t);
+	EXPECT_EQ(0, d) {
+		TH_LOG("DMA to gfn %#llx: RAM differs at %#llx",
+		       (unsigned long long)gfn, (unsigned long long)d);
+	}
+	ASSERT_EQ(0, ctg_guest_hash(t, 0, CTG_GPA(gfn), CT_PAGE, &hash));
+	EXPECT_EQ(ctg_shadow_hash(t, CTG_GPA(gfn), CT_PAGE), hash);
+}
+
+/*
  * A raw-guest fixture in one line, as KVM selftests'
  * KVM_ONE_VCPU_TEST_SUITE():
  *
