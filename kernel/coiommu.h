@@ -14,6 +14,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+#include <linux/coiommu.h>
 #include <linux/coiommu_guest.h>
 
 struct eventfd_ctx;
@@ -314,6 +315,32 @@ coiommu_chunk(struct coiommu_instance *inst, u64 gfn)
 {
 	return xa_load(&inst->index, gfn / COIOMMU_CHUNK_PAGES);
 }
+
+/*
+ * A run of pinned pages: consecutive GFNs, all pinned, within one chunk.
+ * The walk over pinned pages, written once (coiommu_next_run()):
+ *
+ *	struct coiommu_run run = { .gfn = first };
+ *
+ *	while (coiommu_next_run(inst, &run, end))
+ *		... run.chunk->state[run.k + i], i < run.n ...
+ *
+ * Each step looks the index up again from run.gfn + run.n, so the body
+ * may unpin pages and free chunks; after it has, it must not touch
+ * run.chunk again, but may set run.n to where the next step resumes.
+ */
+struct coiommu_run {
+	u64 gfn;			/* first GFN of the run */
+	unsigned int n;			/* pages in it */
+	unsigned int k;			/* index of @gfn in @chunk */
+	struct coiommu_chunk *chunk;	/* the chunk holding them */
+};
+
+bool coiommu_next_run(struct coiommu_instance *inst, struct coiommu_run *run,
+		      u64 end);
+
+/* Every GFN the index can hold is below this: "to the end" for a walk. */
+#define COIOMMU_GFN_END		(COIOMMU_MAX_GPA >> PAGE_SHIFT)
 
 /* device.c */
 long coiommu_add_device(struct coiommu_instance *inst, void __user *arg);

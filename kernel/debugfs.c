@@ -64,34 +64,33 @@ static void show_run(struct seq_file *m, u64 first, u64 last, u8 st)
 static int pinned_show(struct seq_file *m, void *v)
 {
 	struct coiommu_instance *inst = m->private;
-	struct coiommu_chunk *c;
+	struct coiommu_run run = { .gfn = 0 };
 	u64 start = 0, next = 0;
-	unsigned long ci;
-	unsigned int k;
-	u8 run = 0;
+	unsigned int i;
+	u8 cur = 0;
 
 	mutex_lock(&inst->lock);
-	xa_for_each(&inst->index, ci, c) {
-		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
-			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
-			u8 st = c->state[k] & (COIOMMU_PS_PINNED |
-					       COIOMMU_PS_HELD |
-					       COIOMMU_PS_OLD);
+	while (coiommu_next_run(inst, &run, COIOMMU_GFN_END)) {
+		for (i = 0; i < run.n; i++) {
+			u64 g = run.gfn + i;
+			u8 st = run.chunk->state[run.k + i] &
+				(COIOMMU_PS_PINNED | COIOMMU_PS_HELD |
+				 COIOMMU_PS_OLD);
 
-			if (st == run && g == next) {
+			if (st == cur && g == next) {
 				next++;
 				continue;
 			}
-			if (run)
-				show_run(m, start, next - 1, run);
-			run = st;
+			if (cur)
+				show_run(m, start, next - 1, cur);
+			cur = st;
 			start = g;
 			next = g + 1;
 		}
 		cond_resched();
 	}
-	if (run)
-		show_run(m, start, next - 1, run);
+	if (cur)
+		show_run(m, start, next - 1, cur);
 	mutex_unlock(&inst->lock);
 	return 0;
 }

@@ -298,6 +298,52 @@ u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
 	return *st & COIOMMU_PS_PINNED ? st : NULL;
 }
 
+/**
+ * coiommu_next_run - the next run of pinned pages
+ * @inst: the instance, locked
+ * @run: in: the last run (.gfn + .n is where to look from); out: the next
+ * @end: the first GFN not to look at
+ *
+ * A run is as long as its pages are consecutive, pinned and in one chunk:
+ * its state and host frames are run->chunk->state[run->k + i] and
+ * ->pfn[run->k + i] for i < run->n. Walks the index, not the range: the
+ * cost follows the pinned pages.
+ *
+ * Return: false when no page from there to @end is pinned.
+ */
+bool coiommu_next_run(struct coiommu_instance *inst, struct coiommu_run *run,
+		      u64 end)
+{
+	u64 from = run->gfn + run->n;
+	unsigned long ci, last;
+	struct coiommu_chunk *c;
+
+	lockdep_assert_held(&inst->lock);
+	if (from >= end)
+		return false;
+	ci = from / COIOMMU_CHUNK_PAGES;
+	last = (end - 1) / COIOMMU_CHUNK_PAGES;
+	xa_for_each_range(&inst->index, ci, c, ci, last) {
+		u64 base = (u64)ci * COIOMMU_CHUNK_PAGES;
+		unsigned int k = from > base ? from - base : 0;
+		unsigned int lim = min_t(u64, end - base, COIOMMU_CHUNK_PAGES);
+		unsigned int i;
+
+		while (k < lim && !(c->state[k] & COIOMMU_PS_PINNED))
+			k++;
+		if (k == lim)
+			continue;
+		for (i = k + 1; i < lim && (c->state[i] & COIOMMU_PS_PINNED);)
+			i++;
+		run->gfn = base + k;
+		run->n = i - k;
+		run->k = k;
+		run->chunk = c;
+		return true;
+	}
+	return false;
+}
+
 /* Free the index; nothing is pinned any more. */
 void coiommu_free_index(struct coiommu_instance *inst)
 {

@@ -364,31 +364,21 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			unsigned long __user *busy, u64 *nr_busy)
 {
 	bool have_mm = inst->active && mmget_not_zero(inst->mm);
-	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
-	unsigned long last = (gfn + npages - 1) / COIOMMU_CHUNK_PAGES;
 	struct coiommu_dtt_cursor c = { .inst = inst };
+	struct coiommu_run run = { .gfn = gfn };
 	long released = 0;
-	unsigned int nr = 0;
+	unsigned int i, nr = 0;
 
 	*nr_busy = 0;
-	for (;;) {
-		struct coiommu_chunk *chunk;
-		u64 g, first, lim, busy_mask = 0;
+	while (coiommu_next_run(inst, &run, gfn + npages)) {
+		u64 busy_mask = 0;
 
-		chunk = xa_find(&inst->index, &ci, last, XA_PRESENT);
-		if (!chunk)
-			break;
-		first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
-		lim = min_t(u64, gfn + npages,
-			    (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
 		if (have_mm)
 			mmap_read_lock(inst->mm);
-		for (g = first; g < lim; g++) {
-			u8 *st = &chunk->state[g % COIOMMU_CHUNK_PAGES];
+		for (i = 0; i < run.n; i++) {
+			u8 *st = &run.chunk->state[run.k + i];
 			enum coiommu_verdict v = COIOMMU_RELEASE;
 
-			if (!(*st & COIOMMU_PS_PINNED))
-				continue;
 			if (*st & COIOMMU_PS_HELD) {
 				*st &= ~COIOMMU_PS_HELD;
 				inst->stats.nr_held--;
@@ -396,31 +386,29 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			/* Parked: the guest may be freeing DTT pages. */
 			if (inst->active)
 				v = have_mm && !inst->parked ?
-				    coiommu_dtt_judge(&c, g, force) : COIOMMU_BUSY;
+				    coiommu_dtt_judge(&c, run.gfn + i, force) :
+				    COIOMMU_BUSY;
 			if (v == COIOMMU_RELEASE) {
-				inst->rel_gfns[nr++] = g;
+				inst->rel_gfns[nr++] = run.gfn + i;
 				continue;
 			}
 			if (!force)
 				continue;
 			(*nr_busy)++;
-			busy_mask |= BIT_ULL(g - first);
+			busy_mask |= BIT_ULL(i);
 		}
 		coiommu_dtt_cursor_put(&c);
 		if (have_mm)
 			mmap_read_unlock(inst->mm);
-		if (busy && busy_mask && set_busy_bits(busy, first - gfn,
+		if (busy && busy_mask && set_busy_bits(busy, run.gfn - gfn,
 						       busy_mask))
 			busy = NULL;	/* checked writable before */
-		/* A chunk is 64 pages: room for one more before the batch. */
+		/* A run is 64 pages at most: room for one more. */
 		if (nr > COIOMMU_BATCH - COIOMMU_CHUNK_PAGES) {
 			released += coiommu_unpin_gfns(inst, inst->rel_gfns, nr,
 						       cause, COIOMMU_CTX_NORMAL);
 			nr = 0;
 		}
-		if (ci == last)
-			break;
-		ci++;
 		cond_resched();
 	}
 	if (nr)
