@@ -22,13 +22,14 @@ static int instance_show(struct seq_file *m, void *v)
 
 	mutex_lock(&inst->lock);
 	seq_printf(m, "owner_tgid %d\n", inst->owner_tgid);
-	seq_printf(m, "active %d\nparked %d\n", inst->active, inst->parked);
-	seq_printf(m, "devices %u\ndomains %u\nvcpus %u\n", inst->nr_devices,
-		   inst->nr_domains, inst->nr_vcpus);
+	seq_printf(m, "active %d\nparked %d\n", inst->guest.active,
+		   inst->guest.parked);
+	seq_printf(m, "devices %u\ndomains %u\nvcpus %u\n", inst->devs.nr,
+		   inst->devs.nr_domains, inst->db.nr_vcpus);
 	seq_printf(m, "pinned %llu\npeak %llu\nheld %llu\nold %llu\n",
 		   s->pinned, s->peak, s->nr_held, s->nr_old);
 	seq_printf(m, "mismatches %llu\nbroken %d\n", s->mismatches,
-		   inst->broken);
+		   inst->stats.broken);
 	seq_printf(m, "pins %llu\nunpins %llu\n", s->pins, s->unpins);
 	for (i = 0; i < COIOMMU_NR_CAUSES; i++)
 		seq_printf(m, "unpins_%s %llu\n", cause_names[i],
@@ -39,9 +40,10 @@ static int instance_show(struct seq_file *m, void *v)
 	seq_printf(m, "refused_requests %llu\n", s->refused_requests);
 	seq_printf(m, "metadata_bytes %llu\n", s->meta_bytes);
 	seq_printf(m, "unpin_period_ms %u\nunpin_old_every %u\nunpin_pass_pages %u\n",
-		   inst->period_ms, inst->old_every, inst->pass_pages);
+		   inst->unpinner.period_ms, inst->unpinner.old_every,
+		   inst->unpinner.pass_pages);
 	seq_printf(m, "scans %llu\nscanned_pages %llu\nsweeps %llu\nscan_ns %llu\n",
-		   s->scans, s->scanned, inst->sweeps, s->scan_ns);
+		   s->scans, s->scanned, inst->unpinner.sweeps, s->scan_ns);
 	seq_puts(m, "latency_us");
 	for (i = 0; i < COIOMMU_LAT_BUCKETS; i++)
 		seq_printf(m, " %s%u:%llu", i == COIOMMU_LAT_BUCKETS - 1 ?
@@ -101,18 +103,19 @@ void coiommu_debugfs_add(struct coiommu_instance *inst)
 	char name[32];
 
 	snprintf(name, sizeof(name), "%llu", inst->id);
-	inst->debugfs = debugfs_create_file(name, 0400, coiommu_debugfs_root,
-					    inst, &instance_fops);
+	inst->debugfs.info = debugfs_create_file(name, 0400,
+						 coiommu_debugfs_root, inst,
+						 &instance_fops);
 	snprintf(name, sizeof(name), "%llu.pinned", inst->id);
-	inst->debugfs_pinned = debugfs_create_file(name, 0400,
+	inst->debugfs.pinned = debugfs_create_file(name, 0400,
 						   coiommu_debugfs_root, inst,
 						   &pinned_fops);
 }
 
 void coiommu_debugfs_del(struct coiommu_instance *inst)
 {
-	debugfs_remove(inst->debugfs);
-	debugfs_remove(inst->debugfs_pinned);
+	debugfs_remove(inst->debugfs.info);
+	debugfs_remove(inst->debugfs.pinned);
 }
 
 void coiommu_debugfs_init(void)

@@ -34,23 +34,6 @@ static u64 gfn_iova(u64 gfn)
 }
 
 /*
- * Charge (@npages > 0) or return (< 0) locked_vm of the VMM. Never called
- * from reclaim: the shrinker leaves the return to coiommu_release_reclaimed().
- */
-int coiommu_account(struct coiommu_instance *inst, long npages)
-{
-	int ret;
-
-	if (!npages)
-		return 0;
-	mmap_write_lock(inst->mm);
-	ret = __account_locked_vm(inst->mm, abs(npages), npages > 0,
-				  inst->task, inst->lock_cap);
-	mmap_write_unlock(inst->mm);
-	return ret;
-}
-
-/*
  * Map @n pages of contiguous host memory from @phys at @iova into @dom,
  * unless someone else owns one of the IOVAs there.
  */
@@ -100,14 +83,14 @@ static int map_run(struct coiommu_instance *inst, u64 iova, phys_addr_t phys,
 	unsigned long i;
 	int ret;
 
-	list_for_each_entry(dom, &inst->domains, node) {
+	list_for_each_entry(dom, &inst->devs.domains, node) {
 		ret = map_in(dom, iova, phys, n);
 		if (ret)
 			goto unwind;
 	}
 	return 0;
 unwind:
-	list_for_each_entry_continue_reverse(dom, &inst->domains, node) {
+	list_for_each_entry_continue_reverse(dom, &inst->devs.domains, node) {
 		iommu_iotlb_gather_init(&gather);
 		for (i = 0; i < n; i++)
 			unmap_ours(dom, iova + i * PAGE_SIZE,
@@ -143,7 +126,7 @@ static long pin_pages(struct coiommu_instance *inst, unsigned long vaddr,
 
 static void count_pinned(struct coiommu_instance *inst, u64 n)
 {
-	inst->stats.pinned += n;
+	coiommu_stat_add(&inst->stats.pinned, n);
 	inst->stats.pins += n;
 	if (inst->stats.pinned > inst->stats.peak)
 		inst->stats.peak = inst->stats.pinned;
@@ -157,7 +140,7 @@ static void count_pinned(struct coiommu_instance *inst, u64 n)
 static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 		   u64 gfn, unsigned long n)
 {
-	struct page **pages = inst->pages;
+	struct page **pages = inst->scratch.pages;
 	unsigned long i = 0;
 	long got;
 	int ret;
@@ -226,18 +209,18 @@ bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
 static void drop_state(struct coiommu_instance *inst, u8 *st)
 {
 	if (*st & COIOMMU_PS_HELD)
-		inst->stats.nr_held--;
+		coiommu_stat_add(&inst->stats.nr_held, -1);
 	if (*st & COIOMMU_PS_OLD)
-		inst->stats.nr_old--;
+		coiommu_stat_add(&inst->stats.nr_old, -1);
 	*st = 0;
 }
 
 static void report_mismatch(struct coiommu_instance *inst, u64 gfn)
 {
 	inst->stats.mismatches++;
-	if (inst->broken)
+	if (inst->stats.broken)
 		return;
-	inst->broken = true;
+	inst->stats.broken = true;
 	pr_err("instance %llu: IOVA %#llx no longer maps the page it pinned there (mapped over or unmapped by someone else, e.g. VFIO_IOMMU_MAP_DMA); leaking such pages instead of releasing them\n",
 	       inst->id, gfn_iova(gfn));
 }
@@ -269,7 +252,7 @@ static void trace_unpin_runs(struct coiommu_instance *inst, const u64 *gfns,
  * @n: entries of @gfns
  * @cause: why, for the statistics
  * @ctx: COIOMMU_CTX_RECLAIM from the shrinker: the pages are unmapped and
- *	taken out of the index, and left in inst->reclaimed for
+ *	taken out of the index, and left in inst->reclaim.pages for
  *	coiommu_release_reclaimed() to unpin and uncharge (the caller made
  *	room for @n there); otherwise they are unpinned here
  *
@@ -295,7 +278,7 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 	if (WARN_ON_ONCE(n > COIOMMU_BATCH))
 		n = COIOMMU_BATCH;
 	bitmap_zero(bad, n);
-	list_for_each_entry(dom, &inst->domains, node) {
+	list_for_each_entry(dom, &inst->devs.domains, node) {
 		iommu_iotlb_gather_init(&gather);
 		for (i = 0; i < n; i++) {
 			struct coiommu_chunk *c = coiommu_chunk(inst, gfns[i]);
@@ -309,7 +292,7 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 	}
 
 	out = ctx == COIOMMU_CTX_RECLAIM ?
-	      inst->reclaimed + inst->nr_reclaimed : inst->pages;
+	      inst->reclaim.pages + inst->reclaim.nr : inst->scratch.pages;
 	for (i = 0; i < n; i++) {
 		struct coiommu_chunk *c = coiommu_chunk(inst, gfns[i]);
 		unsigned int k = gfns[i] % COIOMMU_CHUNK_PAGES;
@@ -321,15 +304,15 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 		drop_state(inst, &c->state[k]);
 		coiommu_chunk_put(inst, gfns[i]);
 	}
-	inst->stats.pinned -= n;
+	coiommu_stat_add(&inst->stats.pinned, -(s64)n);
 	inst->stats.unpins += nr;
 	inst->stats.unpins_by[cause] += nr;
 	trace_unpin_runs(inst, gfns, n, bad, cause);
 
 	if (ctx == COIOMMU_CTX_RECLAIM) {
 		/* Leaked pages are uncharged with the others, later. */
-		inst->nr_reclaimed += nr;
-		inst->reclaim_uncharge += n;
+		inst->reclaim.nr += nr;
+		inst->reclaim.uncharge += n;
 		return nr;
 	}
 	unpin_user_pages_dirty_lock(out, nr, true);
@@ -345,16 +328,17 @@ static void release_runs(struct coiommu_instance *inst, u64 gfn, u64 end,
 			 u8 mask, enum coiommu_cause cause)
 {
 	struct coiommu_run run = { .gfn = gfn };
+	u64 *gfns = inst->scratch.rel_gfns;
 	unsigned int i, nr = 0;
 
 	while (coiommu_next_run(inst, &run, end)) {
 		for (i = 0; i < run.n; i++) {
 			if (!(run.chunk->state[run.k + i] & mask))
 				continue;
-			inst->rel_gfns[nr++] = run.gfn + i;
+			gfns[nr++] = run.gfn + i;
 			if (nr < COIOMMU_BATCH)
 				continue;
-			coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
+			coiommu_unpin_gfns(inst, gfns, nr, cause,
 					   COIOMMU_CTX_NORMAL);
 			nr = 0;
 			cond_resched();
@@ -364,8 +348,7 @@ static void release_runs(struct coiommu_instance *inst, u64 gfn, u64 end,
 		}
 	}
 	if (nr)
-		coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
-				   COIOMMU_CTX_NORMAL);
+		coiommu_unpin_gfns(inst, gfns, nr, cause, COIOMMU_CTX_NORMAL);
 }
 
 /* Release every pinned page of [gfn, gfn + npages). */
@@ -404,7 +387,7 @@ static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			*st &= ~COIOMMU_PS_NEW;
 			if ((flags & COIOMMU_PS_HELD) &&
 			    !(*st & COIOMMU_PS_HELD))
-				inst->stats.nr_held++;
+				coiommu_stat_add(&inst->stats.nr_held, 1);
 			*st |= flags;
 		}
 	}
@@ -430,7 +413,7 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 	long ret = 0;
 
 	lockdep_assert_held(&inst->lock);
-	if (list_empty(&inst->domains))
+	if (list_empty(&inst->devs.domains))
 		return -ENODEV;
 	if (!own && !mmget_not_zero(inst->mm))
 		return -ESRCH;
@@ -474,10 +457,13 @@ static void unmap_below(struct coiommu_instance *inst,
 	unsigned int i;
 
 	iommu_iotlb_gather_init(&gather);
-	while (coiommu_next_run(inst, &run, upto))
+	while (coiommu_next_run(inst, &run, upto)) {
+		const unsigned long *pfn = &run.chunk->pfn[run.k];
+
 		for (i = 0; i < run.n; i++)
-			unmap_ours(dom, gfn_iova(run.gfn + i),
-				   PFN_PHYS(run.chunk->pfn[run.k + i]), &gather);
+			unmap_ours(dom, gfn_iova(run.gfn + i), PFN_PHYS(pfn[i]),
+				   &gather);
+	}
 	iommu_iotlb_sync(dom->domain, &gather);
 }
 
@@ -530,7 +516,7 @@ static void leak_page(struct coiommu_instance *inst, u64 gfn)
 	struct iommu_iotlb_gather gather;
 	struct coiommu_domain *dom;
 
-	list_for_each_entry(dom, &inst->domains, node) {
+	list_for_each_entry(dom, &inst->devs.domains, node) {
 		iommu_iotlb_gather_init(&gather);
 		unmap_ours(dom, gfn_iova(gfn), PFN_PHYS(c->pfn[k]), &gather);
 		iommu_iotlb_sync(dom->domain, &gather);
@@ -538,7 +524,7 @@ static void leak_page(struct coiommu_instance *inst, u64 gfn)
 	report_mismatch(inst, gfn);
 	drop_state(inst, &c->state[k]);
 	coiommu_chunk_put(inst, gfn);
-	inst->stats.pinned--;
+	coiommu_stat_add(&inst->stats.pinned, -1);
 	coiommu_account(inst, -1);
 }
 
