@@ -46,15 +46,24 @@ struct coiommu_chunk {
 #define COIOMMU_PS_AGE		GENMASK(3, 0)	/* unpinner: passes found busy */
 #define COIOMMU_MAX_OLD_EVERY	15
 
-/* Why pages are unpinned, for the statistics. */
+/*
+ * Why pages are unpinned: the tracepoint (coiommu_unpin) and the counters
+ * (unpins_<name>, in debugfs and struct coiommu_stats) name each cause
+ * by coiommu_cause_names[] (util.c). The pages an instance unpins when
+ * it is closed are traced but not counted: no one can read the counters
+ * of a closed instance.
+ */
 enum coiommu_cause {
 	COIOMMU_UNPIN_VMM,
 	COIOMMU_UNPIN_LAZY,
 	COIOMMU_UNPIN_SHRINKER,
 	COIOMMU_UNPIN_FORCED,
-	COIOMMU_UNPIN_CLOSE,
+	COIOMMU_NR_COUNTED,
+	COIOMMU_UNPIN_CLOSE = COIOMMU_NR_COUNTED,
 	COIOMMU_NR_CAUSES,
 };
+
+extern const char * const coiommu_cause_names[COIOMMU_NR_CAUSES];
 
 #define COIOMMU_LAT_BUCKETS	16
 
@@ -165,33 +174,35 @@ enum coiommu_ctx {
  * struct coiommu_stats_k - counters, and the state COIOMMU_GET_STATS shows
  * @broken: a page table did not match the record once (report_mismatch())
  *
- * Written under the instance lock. @pinned, @nr_held and @nr_old are
- * also read without it (READ_ONCE) by the shrinker's count and fdinfo,
- * and changed with coiommu_stat_add() (WRITE_ONCE).
+ * The fields have the names of struct coiommu_stats (uapi), which
+ * debugfs shows too; @unpins_by[cause] is unpins_<coiommu_cause_names[]>.
+ * Written under the instance lock. @pinned_pages, @held_pages and
+ * @old_pages are also read without it (READ_ONCE) by the shrinker's count
+ * and fdinfo, and changed with coiommu_stat_add() (WRITE_ONCE).
  */
 struct coiommu_stats_k {
-	u64 pinned;
-	u64 peak;
+	u64 pinned_pages;
+	u64 peak_pinned_pages;
 	u64 pins;
 	u64 unpins;
 	u64 refused;
-	u64 meta_bytes;
+	u64 metadata_bytes;
 	u64 requests;
 	u64 served_task;
 	u64 served_worker;
 	u64 refused_requests;
-	u64 unpins_by[COIOMMU_NR_CAUSES];
+	u64 unpins_by[COIOMMU_NR_COUNTED];
 	u64 scans;
-	u64 scanned;
+	u64 scanned_pages;
 	u64 scan_ns;
-	u64 nr_old;
-	u64 nr_held;
+	u64 old_pages;
+	u64 held_pages;
 	u64 mismatches;
-	u64 lat_hist[COIOMMU_LAT_BUCKETS];
+	u64 latency_hist[COIOMMU_LAT_BUCKETS];
 	bool broken;
 };
 
-/* Change @pinned, @nr_held or @nr_old of struct coiommu_stats_k. */
+/* Change pinned_pages, held_pages or old_pages of coiommu_stats_k. */
 static inline void coiommu_stat_add(u64 *ctr, s64 delta)
 {
 	WRITE_ONCE(*ctr, *ctr + delta);

@@ -197,12 +197,12 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 		return -EINVAL;
 
 	st.argsz = sizeof(st);
-	st.pinned_pages = inst->stats.pinned;
-	st.peak_pinned_pages = inst->stats.peak;
+	st.pinned_pages = inst->stats.pinned_pages;
+	st.peak_pinned_pages = inst->stats.peak_pinned_pages;
 	st.pins = inst->stats.pins;
 	st.unpins = inst->stats.unpins;
 	st.refused = inst->stats.refused;
-	st.metadata_bytes = inst->stats.meta_bytes;
+	st.metadata_bytes = inst->stats.metadata_bytes;
 	st.nr_devices = inst->devs.nr;
 	st.nr_domains = inst->devs.nr_domains;
 	st.requests = inst->stats.requests;
@@ -214,14 +214,15 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.unpins_shrinker = inst->stats.unpins_by[COIOMMU_UNPIN_SHRINKER];
 	st.unpins_forced = inst->stats.unpins_by[COIOMMU_UNPIN_FORCED];
 	st.scans = inst->stats.scans;
-	st.scanned_pages = inst->stats.scanned;
-	st.old_pages = inst->stats.nr_old;
-	st.held_pages = inst->stats.nr_held;
+	st.scanned_pages = inst->stats.scanned_pages;
+	st.old_pages = inst->stats.old_pages;
+	st.held_pages = inst->stats.held_pages;
 	st.scan_ns = inst->stats.scan_ns;
 	st.mismatches = inst->stats.mismatches;
 	st.broken = inst->stats.broken;
 	BUILD_BUG_ON(ARRAY_SIZE(st.latency_hist) != COIOMMU_LAT_BUCKETS);
-	memcpy(st.latency_hist, inst->stats.lat_hist, sizeof(st.latency_hist));
+	memcpy(st.latency_hist, inst->stats.latency_hist,
+	       sizeof(st.latency_hist));
 	return copy_to_user(arg, &st, min_t(size_t, argsz, sizeof(st))) ?
 	       -EFAULT : 0;
 }
@@ -296,7 +297,7 @@ static void coiommu_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "coiommu-instance:\t%llu\n", inst->id);
 	seq_printf(m, "coiommu-owner-tgid:\t%d\n", inst->owner_tgid);
 	seq_printf(m, "coiommu-pinned-pages:\t%llu\n",
-		   READ_ONCE(inst->stats.pinned));
+		   READ_ONCE(inst->stats.pinned_pages));
 }
 
 static const struct file_operations coiommu_fops = {

@@ -168,14 +168,14 @@ long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 	}
 
 	/* The index belongs to the map: it can change only while empty. */
-	if (inst->stats.pinned) {
+	if (inst->stats.pinned_pages) {
 		ret = -EBUSY;
 		goto err;
 	}
 	coiommu_free_memory_map(inst);
 	inst->mem.ram = ram;
 	inst->mem.nr = hdr.nr_regions;
-	inst->stats.meta_bytes += hdr.nr_regions * sizeof(*ram);
+	inst->stats.metadata_bytes += hdr.nr_regions * sizeof(*ram);
 	kfree(regs);
 	return 0;
 err:
@@ -188,7 +188,7 @@ void coiommu_free_memory_map(struct coiommu_instance *inst)
 {
 	if (!inst->mem.ram)
 		return;
-	inst->stats.meta_bytes -= inst->mem.nr * sizeof(*inst->mem.ram);
+	inst->stats.metadata_bytes -= inst->mem.nr * sizeof(*inst->mem.ram);
 	kfree(inst->mem.ram);
 	inst->mem.ram = NULL;
 	inst->mem.nr = 0;
@@ -268,7 +268,7 @@ struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
 		c = kmem_cache_zalloc(coiommu_chunk_cache, GFP_KERNEL_ACCOUNT);
 		if (!c)
 			return NULL;
-		inst->stats.meta_bytes += sizeof(*c);
+		inst->stats.metadata_bytes += sizeof(*c);
 	}
 	new_group = group_empty(inst, ci);
 	old = xa_store(&inst->idx.xa, ci, c, GFP_KERNEL_ACCOUNT);
@@ -277,7 +277,7 @@ struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
 		return NULL;
 	}
 	if (new_group)
-		inst->stats.meta_bytes += XA_NODE_BYTES;
+		inst->stats.metadata_bytes += XA_NODE_BYTES;
 	return c;
 }
 
@@ -292,7 +292,7 @@ void coiommu_chunk_put(struct coiommu_instance *inst, u64 gfn)
 		return;
 	xa_erase(&inst->idx.xa, ci);
 	if (group_empty(inst, ci))
-		inst->stats.meta_bytes -= XA_NODE_BYTES;
+		inst->stats.metadata_bytes -= XA_NODE_BYTES;
 	/*
 	 * Keep one for the next coiommu_chunk_get(): a page pinned and
 	 * unpinned over and over alone in its chunk would otherwise cost an
@@ -303,7 +303,7 @@ void coiommu_chunk_put(struct coiommu_instance *inst, u64 gfn)
 		inst->idx.spare = c;
 	} else {
 		kmem_cache_free(coiommu_chunk_cache, c);
-		inst->stats.meta_bytes -= sizeof(*c);
+		inst->stats.metadata_bytes -= sizeof(*c);
 	}
 }
 
@@ -374,12 +374,12 @@ void coiommu_free_index(struct coiommu_instance *inst)
 	xa_for_each(&inst->idx.xa, ci, c) {
 		xa_erase(&inst->idx.xa, ci);
 		kmem_cache_free(coiommu_chunk_cache, c);
-		inst->stats.meta_bytes -= sizeof(*c);
+		inst->stats.metadata_bytes -= sizeof(*c);
 	}
 	xa_destroy(&inst->idx.xa);
 	if (inst->idx.spare) {
 		kmem_cache_free(coiommu_chunk_cache, inst->idx.spare);
-		inst->stats.meta_bytes -= sizeof(*inst->idx.spare);
+		inst->stats.metadata_bytes -= sizeof(*inst->idx.spare);
 		inst->idx.spare = NULL;
 	}
 }

@@ -126,10 +126,10 @@ static long pin_pages(struct coiommu_instance *inst, unsigned long vaddr,
 
 static void count_pinned(struct coiommu_instance *inst, u64 n)
 {
-	coiommu_stat_add(&inst->stats.pinned, n);
+	coiommu_stat_add(&inst->stats.pinned_pages, n);
 	inst->stats.pins += n;
-	if (inst->stats.pinned > inst->stats.peak)
-		inst->stats.peak = inst->stats.pinned;
+	if (inst->stats.pinned_pages > inst->stats.peak_pinned_pages)
+		inst->stats.peak_pinned_pages = inst->stats.pinned_pages;
 }
 
 /*
@@ -209,9 +209,9 @@ bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
 static void drop_state(struct coiommu_instance *inst, u8 *st)
 {
 	if (*st & COIOMMU_PS_HELD)
-		coiommu_stat_add(&inst->stats.nr_held, -1);
+		coiommu_stat_add(&inst->stats.held_pages, -1);
 	if (*st & COIOMMU_PS_OLD)
-		coiommu_stat_add(&inst->stats.nr_old, -1);
+		coiommu_stat_add(&inst->stats.old_pages, -1);
 	*st = 0;
 }
 
@@ -240,7 +240,7 @@ static void trace_unpin_runs(struct coiommu_instance *inst, const u64 *gfns,
 			continue;
 		if (!test_bit(start, bad))
 			trace_coiommu_unpin(inst->id, gfns[start], i - start,
-					    cause);
+					    coiommu_cause_names[cause]);
 		start = i;
 	}
 }
@@ -304,9 +304,10 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 		drop_state(inst, &c->state[k]);
 		coiommu_chunk_put(inst, gfns[i]);
 	}
-	coiommu_stat_add(&inst->stats.pinned, -(s64)n);
+	coiommu_stat_add(&inst->stats.pinned_pages, -(s64)n);
 	inst->stats.unpins += nr;
-	inst->stats.unpins_by[cause] += nr;
+	if (cause < COIOMMU_NR_COUNTED)
+		inst->stats.unpins_by[cause] += nr;
 	trace_unpin_runs(inst, gfns, n, bad, cause);
 
 	if (ctx == COIOMMU_CTX_RECLAIM) {
@@ -360,7 +361,7 @@ void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 
 void coiommu_unpin_all(struct coiommu_instance *inst)
 {
-	if (inst->stats.pinned)
+	if (inst->stats.pinned_pages)
 		coiommu_unpin(inst, 0, COIOMMU_MAX_GPA >> PAGE_SHIFT,
 			      COIOMMU_UNPIN_CLOSE);
 }
@@ -387,7 +388,7 @@ static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			*st &= ~COIOMMU_PS_NEW;
 			if ((flags & COIOMMU_PS_HELD) &&
 			    !(*st & COIOMMU_PS_HELD))
-				coiommu_stat_add(&inst->stats.nr_held, 1);
+				coiommu_stat_add(&inst->stats.held_pages, 1);
 			*st |= flags;
 		}
 	}
@@ -524,7 +525,7 @@ static void leak_page(struct coiommu_instance *inst, u64 gfn)
 	report_mismatch(inst, gfn);
 	drop_state(inst, &c->state[k]);
 	coiommu_chunk_put(inst, gfn);
-	coiommu_stat_add(&inst->stats.pinned, -1);
+	coiommu_stat_add(&inst->stats.pinned_pages, -1);
 	coiommu_account(inst, -1);
 }
 

@@ -235,7 +235,7 @@ void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
 	WRITE_ONCE(*slot, 0);
 
 	ns = ktime_get_ns() - READ_ONCE(bell->rung_ns);
-	inst->stats.lat_hist[min_t(unsigned int,
+	inst->stats.latency_hist[min_t(unsigned int,
 				   ns < NSEC_PER_USEC ? 0 : ilog2(ns / NSEC_PER_USEC) + 1,
 				   COIOMMU_LAT_BUCKETS - 1)]++;
 	trace_coiommu_request(inst->id, bell->vcpu, req, ret, ns);

@@ -47,9 +47,9 @@ static unsigned long coiommu_shrink_count(struct shrinker *s,
 	if (!mutex_trylock(&coiommu_instances_lock))
 		return 0;
 	list_for_each_entry(inst, &coiommu_instances, reclaim.node) {
-		u64 pinned = READ_ONCE(inst->stats.pinned);
-		u64 kept = READ_ONCE(inst->stats.nr_held) +
-			   READ_ONCE(inst->stats.nr_old);
+		u64 pinned = READ_ONCE(inst->stats.pinned_pages);
+		u64 kept = READ_ONCE(inst->stats.held_pages) +
+			   READ_ONCE(inst->stats.old_pages);
 
 		if (READ_ONCE(inst->guest.active) &&
 		    !READ_ONCE(inst->guest.parked) && pinned > kept)

@@ -63,7 +63,7 @@ static void age_page(struct coiommu_instance *inst, u8 *st)
 		return;
 	if (age >= inst->unpinner.old_every) {
 		*st = (*st & ~COIOMMU_PS_AGE) | COIOMMU_PS_OLD;
-		coiommu_stat_add(&inst->stats.nr_old, 1);
+		coiommu_stat_add(&inst->stats.old_pages, 1);
 	} else {
 		*st = (*st & ~COIOMMU_PS_AGE) | age;
 	}
@@ -85,7 +85,7 @@ static bool reclaim_full(struct coiommu_instance *inst, enum coiommu_ctx ctx)
 static bool scan_allowed(struct coiommu_instance *inst)
 {
 	return inst->guest.active && !inst->guest.parked &&
-	       inst->stats.pinned > inst->stats.nr_held;
+	       inst->stats.pinned_pages > inst->stats.held_pages;
 }
 
 /*
@@ -239,7 +239,7 @@ unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
 	if (reclaim && !scanned)
 		return released;
 	inst->stats.scans++;
-	inst->stats.scanned += scanned;
+	inst->stats.scanned_pages += scanned;
 	inst->stats.scan_ns += ktime_get_ns() - start;
 	trace_coiommu_scan(inst->id, scanned, released, inst->unpinner.sweeps,
 			   old_turn);
@@ -386,7 +386,7 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 
 			if (*st & COIOMMU_PS_HELD) {
 				*st &= ~COIOMMU_PS_HELD;
-				coiommu_stat_add(&inst->stats.nr_held, -1);
+				coiommu_stat_add(&inst->stats.held_pages, -1);
 			}
 			/* Parked: the guest may be freeing DTT pages. */
 			if (inst->guest.active)

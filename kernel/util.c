@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * coiommu_host: the bottom layer, helpers that every mechanism calls and
- * that call nothing of the module's: copying an ioctl's argument in, and
- * charging locked_vm.
+ * that call nothing of the module's: copying an ioctl's argument in,
+ * charging locked_vm, and the names of the causes of unpins.
  */
 #include <linux/mm.h>
 #include <linux/uaccess.h>
 
 #include "coiommu.h"
+
+const char * const coiommu_cause_names[COIOMMU_NR_CAUSES] = {
+	[COIOMMU_UNPIN_VMM]		= "vmm",
+	[COIOMMU_UNPIN_LAZY]		= "lazy",
+	[COIOMMU_UNPIN_SHRINKER]	= "shrinker",
+	[COIOMMU_UNPIN_FORCED]		= "forced",
+	[COIOMMU_UNPIN_CLOSE]		= "close",
+};
 
 /**
  * coiommu_copy_args - copy in an argument structure that starts with argsz
