@@ -362,8 +362,7 @@ void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 void coiommu_unpin_all(struct coiommu_instance *inst)
 {
 	if (inst->stats.pinned_pages)
-		coiommu_unpin(inst, 0, COIOMMU_MAX_GPA >> PAGE_SHIFT,
-			      COIOMMU_UNPIN_CLOSE);
+		coiommu_unpin(inst, 0, COIOMMU_GFN_END, COIOMMU_UNPIN_CLOSE);
 }
 
 /*
