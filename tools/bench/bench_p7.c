@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bench_p7: start-up with QEMU (P7). QEMU 10 with the coIOMMU device (the
+ * make qemu bundle, shared into the VM at /qemu) boots the nested Linux
+ * guest of the tests under KVM with edu passed through, for guests of
+ * 1, 2 and 4 GiB (as far as the VM's MemAvailable less 1 GiB allows),
+ * each size with both:
+ *  - coiommu: -device coiommu + vfio-pci,coiommu=: the guest's coIOMMU
+ *    driver asks for the pages its DMA maps;
+ *  - static: plain vfio-pci: VFIO maps (pins) all guest RAM at realize,
+ *    and the guest has no coIOMMU driver.
+ * Timed on the host's clock from QEMU's start to the guest's first
+ * completed DMA test ("e2e: run 1: pass": edu_dmatest with one single
+ * page, two sg entries and a coherent buffer, every byte verified), with
+ * QEMU's VmLck at that moment; the time to the guest's user space
+ * ("vmm-guest: hello") is logged too, which the static variant's pinning
+ * delays as well. One run per size and variant, interleaved.
+ */
+#include <linux/coiommu.h>
+
+#include "ct.h"
+#include "ct_qemu.h"
+#include "bench.h"
+
+#define MAX_SIZES	3
+#define GUEST_MS	600000
+
+enum { OURS, STATIC, NVAR };
+static const char *const var_name[NVAR] = { "coiommu", "static" };
+
+struct sample {
+	double user_ms, dma_ms;
+	long vmlck_kb;
+	bool ok;
+};
+
+static void run(int var, const char *bdf, int mib, struct sample *s)
+{
+	char mem[32], dev[256], append[128];
+	struct ct_qemu q;
+	long t_user = -1, t_dma = -1;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(mem, sizeof(mem), "%d", mib);
+	if (var == OURS) {
+		snprintf(dev, sizeof(dev),
+			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
+			 bdf);
+		snprintf(append, sizeof(append),
+			 "vmm.run=/bin/guest-e2e e2e.pages=1 e2e.hold=1");
+	} else {
+		snprintf(dev, sizeof(dev), "-device vfio-pci,host=%s", bdf);
+		snprintf(append, sizeof(append),
+			 "vmm.run=/bin/guest-e2e e2e.pages=1 e2e.nocoiommu e2e.hold=1");
+	}
+	if (ct_qemu_start_guest(&q, mem, append, dev)) {
+		printf("p7: cannot start QEMU\n");
+		return;
+	}
+	if (ct_qemu_console_wait(&q, "vmm-guest: hello", GUEST_MS))
+		t_user = ct_now_ms() - q.t0;
+	if (ct_qemu_console_wait(&q, "e2e: run 1: pass", GUEST_MS)) {
+		t_dma = ct_now_ms() - q.t0;
+		ct_qemu_sample(&q);
+		s->vmlck_kb = q.last.vmlck_kb;
+	}
+	ct_qemu_wait(&q, GUEST_MS);
+	s->ok = t_dma > 0 && ct_qemu_guest_status(&q) == 0;
+	s->user_ms = t_user;
+	s->dma_ms = t_dma;
+	printf("p7: %s %d MiB: user space after %ld ms, first DMA test passed after %ld ms, VmLck %ld kB then (max %ld kB), QEMU status %d\n",
+	       var_name[var], mib, t_user, t_dma, s->vmlck_kb, q.max.vmlck_kb,
+	       q.status);
+	if (!s->ok)
+		ct_qemu_print(&q);
+	ct_qemu_free(&q);
+}
+
+int main(int argc, char **argv)
+{
+	static const int all_mib[MAX_SIZES] = { 1024, 2048, 4096 };
+	struct sample s[MAX_SIZES][NVAR];
+	int mib[MAX_SIZES], nsizes = 0, z, var;
+	char bdfs[4][32];
+	struct bench b;
+	long avail_mib;
+	FILE *csv, *f;
+	bool ok = true, flat, small;
+
+	bench_init(&b, argc, argv);
+	if (ct_qemu_mount() || !ct_qemu_has_device("coiommu")) {
+		printf("p7: no QEMU with the coiommu device at " CT_QEMU_DIR " (make qemu)\n");
+		return 1;
+	}
+	if (ct_module_load() || ct_edu_list(bdfs, 4) < 1 ||
+	    ct_edu_bind_vfio(bdfs[0])) {
+		printf("p7: module or edu not ready\n");
+		return 1;
+	}
+	/* Static pins all of it: leave the VM 1 GiB. */
+	avail_mib = bench_meminfo_kb("MemAvailable") / 1024 - 1024;
+	for (z = 0; z < MAX_SIZES; z++)
+		if (all_mib[z] <= avail_mib && (!b.quick || !z))
+			mib[nsizes++] = all_mib[z];
+	if (!nsizes) {
+		printf("p7: %ld MiB available: not enough for a 1 GiB guest\n",
+		       avail_mib + 1024);
+		return 1;
+	}
+	printf("p7: guests of %d to %d MiB (VM MemAvailable %ld MiB), edu %s, %s\n",
+	       mib[0], mib[nsizes - 1], avail_mib + 1024, bdfs[0],
+	       "QEMU under KVM on nested SVM under TCG (not hardware)");
+
+	csv = bench_open(&b, "p7.csv");
+	fprintf(csv, "ram_mib,coiommu_dma_ms,static_dma_ms,coiommu_user_ms,static_user_ms,coiommu_vmlck_kb,static_vmlck_kb\n");
+	for (z = 0; z < nsizes; z++) {
+		for (var = 0; var < NVAR; var++) {
+			run(var, bdfs[0], mib[z], &s[z][var]);
+			ok &= s[z][var].ok;
+		}
+		fprintf(csv, "%d,%.0f,%.0f,%.0f,%.0f,%ld,%ld\n", mib[z],
+			s[z][OURS].dma_ms, s[z][STATIC].dma_ms,
+			s[z][OURS].user_ms, s[z][STATIC].user_ms,
+			s[z][OURS].vmlck_kb, s[z][STATIC].vmlck_kb);
+	}
+	fclose(csv);
+
+	z = nsizes - 1;
+	/* Flat: coiommu at the largest guest within 1.5x of the smallest. */
+	flat = ok && s[z][OURS].dma_ms <= 1.5 * s[0][OURS].dma_ms;
+	/* VmLck at most 1 % of guest RAM, at every size. */
+	small = ok;
+	for (var = 0; var < nsizes; var++)
+		small &= s[var][OURS].vmlck_kb <= mib[var] * 1024L / 100;
+	f = bench_open(&b, "p7.summary");
+	bench_summary(f, "P7 (ms to first DMA)", s[z][OURS].dma_ms,
+		      s[z][STATIC].dma_ms,
+		      s[z][STATIC].dma_ms / s[z][OURS].dma_ms, "flat<=1.5x",
+		      flat);
+	bench_summary(f, "P7.flat", s[z][OURS].dma_ms / s[0][OURS].dma_ms,
+		      s[z][STATIC].dma_ms / s[0][STATIC].dma_ms,
+		      (s[z][STATIC].dma_ms / s[0][STATIC].dma_ms) /
+		      (s[z][OURS].dma_ms / s[0][OURS].dma_ms), "<=1.5x", flat);
+	bench_summary(f, "P7.vmlck (% RAM)",
+		      100.0 * s[z][OURS].vmlck_kb / (mib[z] * 1024.0),
+		      100.0 * s[z][STATIC].vmlck_kb / (mib[z] * 1024.0),
+		      (double)s[z][STATIC].vmlck_kb /
+		      (s[z][OURS].vmlck_kb > 0 ? s[z][OURS].vmlck_kb : 1),
+		      "<=1 %", small);
+	fclose(f);
+	printf("p7: at %d MiB: first DMA after %.0f ms coiommu vs %.0f ms static, VmLck %ld kB vs %ld kB; coiommu grew %.2fx from %d MiB, static %.2fx\n",
+	       mib[z], s[z][OURS].dma_ms, s[z][STATIC].dma_ms,
+	       s[z][OURS].vmlck_kb, s[z][STATIC].vmlck_kb,
+	       s[z][OURS].dma_ms / s[0][OURS].dma_ms, mib[0],
+	       s[z][STATIC].dma_ms / s[0][STATIC].dma_ms);
+
+	f = bench_open(&b, "p7.gp");
+	fprintf(f,
+		"set terminal pngcairo size 900,560\n"
+		"set output 'p7.png'\n"
+		"set datafile separator ','\n"
+		"set title 'P7: QEMU start to the guest''s first DMA vs guest RAM (nested KVM under TCG)'\n"
+		"set xlabel 'guest RAM (MiB)'\nset ylabel 'ms'\n"
+		"set logscale x 2\nset grid\nset key top left\n"
+		"plot 'p7.csv' using 1:2 with linespoints lw 2 title 'coiommu: first DMA', \\\n"
+		"     '' using 1:3 with linespoints lw 2 title 'static vfio-pci: first DMA', \\\n"
+		"     '' using 1:4 with linespoints dt 2 title 'coiommu: user space', \\\n"
+		"     '' using 1:5 with linespoints dt 2 title 'static: user space'\n");
+	fclose(f);
+
+	if (ct_module_unload())
+		printf("p7: rmmod %s failed\n", CT_MODULE);
+	return ok ? 0 : 1;
+}
