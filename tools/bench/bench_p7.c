@@ -15,6 +15,12 @@
  * QEMU's VmLck at that moment; the time to the guest's user space
  * ("vmm-guest: hello") is logged too, which the static variant's pinning
  * delays as well. One run per size and variant, interleaved.
+ *
+ * The guest's kernel uses its first 256 MiB only (mem=256M): edu_dmatest
+ * sets edu's 28-bit DMA mask, and its buffers must lie below 256 MiB
+ * (above, dma_map_single() fails with or without the coIOMMU: swiotlb's
+ * bounce buffers lie higher too). QEMU's RAM is the full size: what VFIO
+ * pins at realize in the static variant, and what the coIOMMU could pin.
  */
 #include <linux/coiommu.h>
 
@@ -47,11 +53,11 @@ static void run(int var, const char *bdf, int mib, struct sample *s)
 			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
 			 bdf);
 		snprintf(append, sizeof(append),
-			 "vmm.run=/bin/guest-e2e e2e.pages=1 e2e.hold=1");
+			 "mem=256M vmm.run=/bin/guest-e2e e2e.pages=1 e2e.hold=1");
 	} else {
 		snprintf(dev, sizeof(dev), "-device vfio-pci,host=%s", bdf);
 		snprintf(append, sizeof(append),
-			 "vmm.run=/bin/guest-e2e e2e.pages=1 e2e.nocoiommu e2e.hold=1");
+			 "mem=256M vmm.run=/bin/guest-e2e e2e.pages=1 e2e.nocoiommu e2e.hold=1");
 	}
 	if (ct_qemu_start_guest(&q, mem, append, dev)) {
 		printf("p7: cannot start QEMU\n");
