@@ -11,8 +11,7 @@
  */
 #include <strings.h>
 
-#include "ct_e2e.h"
-#include "ct_qemu.h"
+#include "ct_qemu_fixture.h"
 
 #define START_MS	120000
 
@@ -29,28 +28,25 @@ static const char *next_line(const char *s)
  * (case-insensitive): the cause, as the device's messages name it
  * (qemu/patches), and "coiommu" unless @any (QEMU's own link error).
  */
-static void refused(struct __test_metadata *_metadata, const char *mem,
-		    const char *devices, bool any, const char *const *words)
+static void refused(struct __test_metadata *_metadata, struct ct_qemu *q,
+		    const char *mem, const char *devices, bool any,
+		    const char *const *words)
 {
 	const char *line = NULL, *s, *const *w;
 	struct ct_pins base;
-	struct ct_qemu q;
 	int n;
 
-	ASSERT_EQ(0, ct_qemu_mount());
-	ASSERT_TRUE(ct_qemu_has_device("coiommu")) {
-		TH_LOG(CT_QEMU " has no coiommu device: not a make qemu build");
-	}
+	CT_QEMU_NEED_COIOMMU();
 	ASSERT_EQ(0, ct_pins_read(&base));
 	TH_LOG("qemu ... -m %s %s", mem, devices);
-	ASSERT_EQ(0, ct_qemu_start_guest(&q, mem, "vmm.run=/bin/guest-e2e", devices));
-	ct_qemu_wait(&q, START_MS);
-	ct_qemu_print(&q);
+	ASSERT_EQ(0, ct_qemu_start_guest(q, mem, "vmm.run=/bin/guest-e2e", devices));
+	ct_qemu_wait(q, START_MS);
+	ct_qemu_print(q);
 	/* QEMU's own error status (1): the guest never ran to say otherwise. */
-	EXPECT_NE(0, q.status);
-	EXPECT_EQ(NULL, strstr(q.out, "vmm-guest:"));
+	EXPECT_NE(0, q->status);
+	EXPECT_EQ(NULL, strstr(q->out, "vmm-guest:"));
 	/* The line that names the cause, from qemu-system-x86_64 itself. */
-	for (s = q.errout; s && *s && !line; s = next_line(s)) {
+	for (s = q->errout; s && *s && !line; s = next_line(s)) {
 		const char *eol = strchr(s, '\n');
 		char buf[512];
 
@@ -68,11 +64,10 @@ static void refused(struct __test_metadata *_metadata, const char *mem,
 		       words[0]);
 	}
 	/* And nothing else: one line. */
-	for (s = q.errout, n = 0; s && *s; s = next_line(s))
+	for (s = q->errout, n = 0; s && *s; s = next_line(s))
 		n++;
 	EXPECT_EQ(1, n);
 	EXPECT_EQ(0, ct_pins_outstanding(&base));
-	ct_qemu_free(&q);
 }
 
 #define WORDS(...)	((const char *const[]){ __VA_ARGS__, NULL })
@@ -85,7 +80,7 @@ static void vfio_args(char *buf, size_t size, const char *bdf,
 		 before, bdf, extra, after);
 }
 
-TEST_F_TIMEOUT(e2e, qemu_errors_no_module, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_errors_no_module, CT_VMM_TEST_TIMEOUT)
 {
 	char dev[512];
 
@@ -93,21 +88,21 @@ TEST_F_TIMEOUT(e2e, qemu_errors_no_module, CT_VMM_TEST_TIMEOUT)
 	ASSERT_EQ(0, ct_module_unload());
 	ASSERT_NE(0, access("/dev/coiommu", F_OK));
 	vfio_args(dev, sizeof(dev), self->bdf, "-device coiommu,id=co0", "", "");
-	refused(_metadata, "256", dev, false, WORDS("/dev/coiommu"));
+	refused(_metadata, &self->q, "256", dev, false, WORDS("/dev/coiommu"));
 	ASSERT_EQ(0, ct_module_load());
 }
 
-TEST_F_TIMEOUT(e2e, qemu_errors_behind_bridge, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_errors_behind_bridge, CT_VMM_TEST_TIMEOUT)
 {
 	char dev[512];
 
 	vfio_args(dev, sizeof(dev), self->bdf,
 		  "-device pcie-root-port,id=rp0,chassis=1 -device coiommu,id=co0",
 		  ",bus=rp0", "");
-	refused(_metadata, "256", dev, false, WORDS("behind a PCI bridge", "root bus"));
+	refused(_metadata, &self->q, "256", dev, false, WORDS("behind a PCI bridge", "root bus"));
 }
 
-TEST_F_TIMEOUT(e2e, qemu_errors_viommu, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_errors_viommu, CT_VMM_TEST_TIMEOUT)
 {
 	char dev[512];
 
@@ -115,32 +110,32 @@ TEST_F_TIMEOUT(e2e, qemu_errors_viommu, CT_VMM_TEST_TIMEOUT)
 	vfio_args(dev, sizeof(dev), self->bdf,
 		  "-machine kernel-irqchip=split -device intel-iommu,intremap=on,caching-mode=on -device coiommu,id=co0",
 		  "", "");
-	refused(_metadata, "256", dev, false, WORDS("vIOMMU"));
+	refused(_metadata, &self->q, "256", dev, false, WORDS("vIOMMU"));
 }
 
-TEST_F_TIMEOUT(e2e, qemu_errors_coiommu_after_vfio, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_errors_coiommu_after_vfio, CT_VMM_TEST_TIMEOUT)
 {
 	char dev[512];
 
 	vfio_args(dev, sizeof(dev), self->bdf, "", "", "-device coiommu,id=co0");
-	refused(_metadata, "256", dev, true, WORDS("'co0' not found"));
+	refused(_metadata, &self->q, "256", dev, true, WORDS("'co0' not found"));
 }
 
-TEST_F_TIMEOUT(e2e, qemu_errors_two_coiommu, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_errors_two_coiommu, CT_VMM_TEST_TIMEOUT)
 {
 	char dev[512];
 
 	vfio_args(dev, sizeof(dev), self->bdf,
 		  "-device coiommu,id=co0 -device coiommu,id=co1", "", "");
-	refused(_metadata, "256", dev, false, WORDS("only one"));
+	refused(_metadata, &self->q, "256", dev, false, WORDS("only one"));
 }
 
-TEST_F_TIMEOUT(e2e, qemu_errors_memory_hotplug, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_errors_memory_hotplug, CT_VMM_TEST_TIMEOUT)
 {
 	char dev[512];
 
 	vfio_args(dev, sizeof(dev), self->bdf, "-device coiommu,id=co0", "", "");
-	refused(_metadata, "256,maxmem=1G,slots=1", dev, false,
+	refused(_metadata, &self->q, "256,maxmem=1G,slots=1", dev, false,
 		WORDS("memory hot-plug"));
 }
 

@@ -10,8 +10,7 @@
  * two unpin periods of the idle start, as unpins. The guest then maps
  * again: its DMA pins again and every byte comes back right.
  */
-#include "ct_e2e.h"
-#include "ct_qemu.h"
+#include "ct_qemu_fixture.h"
 
 #define PERIOD_MS	200
 #define IDLE_S		4
@@ -27,25 +26,22 @@
 #define SLACK_MS	(2 * POLL_MS + 200)
 #define GUEST_MS	300000
 
-TEST_F_TIMEOUT(e2e, qemu_unpin, CT_VMM_TEST_TIMEOUT)
+TEST_F_TIMEOUT(qemu, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 {
-	struct ct_qemu_coiommu before = { .pins = 0 }, low, c, after;
-	struct ct_qemu q;
+	struct ct_qemu_coiommu before = { .pins = 0 }, low = { .pins = 0 }, c, after;
+	struct ct_qemu *q = &self->q;
 	char dev[256], append[128], want[64];
 	long t_pin = -1, t_run1 = 0, t_low = -1;
 	bool found = false;
 
-	ASSERT_EQ(0, ct_qemu_mount());
-	ASSERT_TRUE(ct_qemu_has_device("coiommu")) {
-		TH_LOG(CT_QEMU " has no coiommu device: not a make qemu build");
-	}
+	CT_QEMU_NEED_COIOMMU();
 	snprintf(dev, sizeof(dev),
 		 "-device coiommu,id=co0,unpin-interval=%d,unpin-gen-threshold=1 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
 		 PERIOD_MS, self->bdf);
 	snprintf(append, sizeof(append),
 		 "vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d e2e.hold=%d",
 		 CT_E2E_PAGES, IDLE_S, HOLD_S);
-	ASSERT_EQ(0, ct_qemu_start_guest(&q, "256", append, dev));
+	ASSERT_EQ(0, ct_qemu_start_guest(q, "256", append, dev));
 
 	/*
 	 * Watch the pins from the start: the last one the guest's run 1
@@ -56,14 +52,14 @@ TEST_F_TIMEOUT(e2e, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 	for (;;) {
 		long now;
 
-		if (ct_qemu_query_coiommu(&q, &c))
+		if (ct_qemu_query_coiommu(q, &c))
 			break;
 		now = ct_now_ms();
 		if (c.pins != before.pins) {
 			before = c;
 			t_pin = now;
 		}
-		if (!t_run1 && ct_qemu_console_wait(&q, "e2e: run 1:", 0))
+		if (!t_run1 && ct_qemu_console_wait(q, "e2e: run 1:", 0))
 			t_run1 = now;
 		if (t_run1 && c.pinned <= NEAR_ZERO) {
 			low = c;
@@ -72,17 +68,17 @@ TEST_F_TIMEOUT(e2e, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 			break;
 		}
 		if ((t_run1 && now - t_run1 > IDLE_S * 1000L - 500) ||
-		    now - q.t0 > GUEST_MS)
+		    now - q->t0 > GUEST_MS)
 			break;
-		if (!ct_qemu_sleep(&q, POLL_MS))
+		if (!ct_qemu_sleep(q, POLL_MS))
 			break;
 	}
 	/* Run 2 done: pinned again. */
-	EXPECT_TRUE(ct_qemu_console_wait(&q, "e2e: holding", GUEST_MS));
-	EXPECT_EQ(0, ct_qemu_query_coiommu(&q, &after));
-	ct_qemu_wait(&q, GUEST_MS);
-	ct_qemu_print(&q);
-	EXPECT_EQ(0, ct_qemu_guest_status(&q));
+	EXPECT_TRUE(ct_qemu_console_wait(q, "e2e: holding", GUEST_MS));
+	EXPECT_EQ(0, ct_qemu_query_coiommu(q, &after));
+	ct_qemu_wait(q, GUEST_MS);
+	ct_qemu_print(q);
+	EXPECT_EQ(0, ct_qemu_guest_status(q));
 
 	TH_LOG("last pin seen %ld ms before run 1 ended: pinned %llu peak %llu pins %llu unpins %llu requests %llu",
 	       t_run1 - t_pin, before.pinned, before.peak, before.pins,
@@ -103,9 +99,9 @@ TEST_F_TIMEOUT(e2e, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 
 	/* Mapping again pins again, and DMA works. */
 	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);
-	EXPECT_NE(NULL, strstr(q.out, want));
+	EXPECT_NE(NULL, strstr(q->out, want));
 	snprintf(want, sizeof(want), "e2e: run 2: pass %d ", CT_E2E_TRANSFERS);
-	EXPECT_NE(NULL, strstr(q.out, want));
+	EXPECT_NE(NULL, strstr(q->out, want));
 	TH_LOG("after run 2: pinned %llu pins %llu unpins %llu requests %llu served-in-vcpu %llu refused %llu",
 	       after.pinned, after.pins, after.unpins, after.requests,
 	       after.served_in_vcpu, after.refused);
@@ -113,7 +109,6 @@ TEST_F_TIMEOUT(e2e, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 	EXPECT_LT(low.requests, after.requests);
 	EXPECT_EQ(after.requests, after.served_in_vcpu);
 	EXPECT_EQ(0, after.refused);
-	ct_qemu_free(&q);
 }
 
 TEST_HARNESS_MAIN
