@@ -137,4 +137,41 @@ TEST_F_TIMEOUT(qemu, qemu_e2e_dma, CT_VMM_TEST_TIMEOUT)
 	EXPECT_GT(RAM_KB / 100, q->max.vmlck_kb);
 }
 
+/*
+ * The order of -device options does not matter: with coiommu after the
+ * vfio-pci that names it, VFIO still maps no guest RAM (the link is
+ * resolved before VFIO's listener registers) and the DMA pins on demand.
+ */
+TEST_F_TIMEOUT(qemu, qemu_e2e_dma_coiommu_last, CT_VMM_TEST_TIMEOUT)
+{
+	struct ct_qemu_coiommu c;
+	struct ct_qemu *q = &self->q;
+	char dev[256], append[128], want[64];
+
+	CT_QEMU_NEED_COIOMMU();
+	snprintf(dev, sizeof(dev),
+		 "-device vfio-pci,host=%s,id=hostdev0,coiommu=co0 -device coiommu,id=co0",
+		 self->bdf);
+	snprintf(append, sizeof(append),
+		 "vmm.run=/bin/guest-e2e e2e.pages=%d e2e.hold=%d",
+		 CT_E2E_PAGES, HOLD_S);
+	ASSERT_EQ(0, ct_qemu_start_guest(q, RAM_MB_S, append, dev));
+	EXPECT_TRUE(ct_qemu_console_wait(q, "e2e: holding", GUEST_MS));
+	EXPECT_EQ(0, ct_qemu_query_coiommu(q, &c));
+	ct_qemu_wait(q, GUEST_MS);
+	ct_qemu_print(q);
+	EXPECT_EQ(0, ct_qemu_guest_status(q));
+	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);
+	EXPECT_NE(NULL, strstr(q->out, want));
+	TH_LOG("coiommu after vfio-pci: active %d pinned %llu peak %llu requests %llu refused %llu devices %llu; max VmLck %ld kB",
+	       c.active, c.pinned, c.peak, c.requests, c.refused, c.devices,
+	       q->max.vmlck_kb);
+	EXPECT_TRUE(c.active);
+	EXPECT_EQ(1, c.devices);
+	EXPECT_LE(1, c.requests);
+	EXPECT_EQ(0, c.refused);
+	EXPECT_LE(CT_E2E_PAGES, c.peak);
+	EXPECT_GE((long)c.peak * 4 + VMLCK_SLACK_KB, q->max.vmlck_kb);
+}
+
 TEST_HARNESS_MAIN

@@ -111,4 +111,42 @@ TEST_F_TIMEOUT(qemu, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 	EXPECT_EQ(0, after.refused);
 }
 
+/*
+ * The control: unpin-policy=off. The same idle guest keeps its pages
+ * pinned (nothing but the unpinner releases them while the VM runs);
+ * the second run works as before.
+ */
+TEST_F_TIMEOUT(qemu, qemu_unpin_off, CT_VMM_TEST_TIMEOUT)
+{
+	struct ct_qemu_coiommu idle, after;
+	struct ct_qemu *q = &self->q;
+	char dev[256], append[128], want[64];
+
+	CT_QEMU_NEED_COIOMMU();
+	snprintf(dev, sizeof(dev),
+		 "-device coiommu,id=co0,unpin-policy=off,unpin-interval=%d -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
+		 PERIOD_MS, self->bdf);
+	snprintf(append, sizeof(append),
+		 "vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d e2e.hold=%d",
+		 CT_E2E_PAGES, IDLE_S, HOLD_S);
+	ASSERT_EQ(0, ct_qemu_start_guest(q, "256", append, dev));
+	/* Near the end of the idle time: ten periods without DMA. */
+	EXPECT_TRUE(ct_qemu_console_wait(q, "e2e: idle from", GUEST_MS));
+	ct_qemu_sleep(q, 10 * PERIOD_MS);
+	EXPECT_EQ(0, ct_qemu_query_coiommu(q, &idle));
+	EXPECT_TRUE(ct_qemu_console_wait(q, "e2e: holding", GUEST_MS));
+	EXPECT_EQ(0, ct_qemu_query_coiommu(q, &after));
+	ct_qemu_wait(q, GUEST_MS);
+	ct_qemu_print(q);
+	EXPECT_EQ(0, ct_qemu_guest_status(q));
+	TH_LOG("unpin-policy=off, idle: pinned %llu peak %llu unpins %llu; after run 2: pinned %llu pins %llu unpins %llu",
+	       idle.pinned, idle.peak, idle.unpins, after.pinned, after.pins,
+	       after.unpins);
+	EXPECT_LE(CT_E2E_PAGES, idle.pinned);
+	EXPECT_EQ(0, idle.unpins);
+	EXPECT_EQ(0, after.unpins);
+	snprintf(want, sizeof(want), "e2e: run 2: pass %d ", CT_E2E_TRANSFERS);
+	EXPECT_NE(NULL, strstr(q->out, want));
+}
+
 TEST_HARNESS_MAIN

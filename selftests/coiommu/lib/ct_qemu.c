@@ -244,28 +244,42 @@ int ct_qemu_guest_status(const struct ct_qemu *q)
 	return q->status > 0 && (q->status & 1) ? q->status >> 1 : -1;
 }
 
-bool ct_qemu_console_wait(struct ct_qemu *q, const char *text,
-			  long timeout_ms)
+static int count(const char *s, const char *text)
+{
+	int n = 0;
+
+	while (s && (s = strstr(s, text))) {
+		n++;
+		s++;
+	}
+	return n;
+}
+
+bool ct_qemu_console_wait_n(struct ct_qemu *q, const char *text, int n,
+			    long timeout_ms)
 {
 	long end = ct_now_ms() + timeout_ms;
-	bool found = false;
+	bool found, running = true;
 
 	for (;;) {
 		char *s = slurp(q->con);
 
-		found = s && strstr(s, text);
+		found = count(s, text) >= n;
 		free(s);
-		if (found || ct_now_ms() > end || !ct_qemu_running(q))
+		/* Once more after QEMU exited: its last output is in. */
+		if (found || !running || ct_now_ms() >= end)
 			break;
-		usleep(20000);
-	}
-	if (!found) {
-		char *s = slurp(q->con);
-
-		found = s && strstr(s, text);
-		free(s);
+		running = ct_qemu_running(q);
+		if (running)
+			usleep(20000);
 	}
 	return found;
+}
+
+bool ct_qemu_console_wait(struct ct_qemu *q, const char *text,
+			  long timeout_ms)
+{
+	return ct_qemu_console_wait_n(q, text, 1, timeout_ms);
 }
 
 static void print_lines(const char *tag, const char *s)
@@ -345,12 +359,13 @@ static int qmp_reply(int fd, char *buf, size_t size)
 	return 0;
 }
 
+/* MSG_NOSIGNAL: a QEMU that exited is an error, not a SIGPIPE. */
 static int qmp_send(int fd, const char *cmd)
 {
 	size_t len = strlen(cmd);
 
-	return write(fd, cmd, len) == (ssize_t)len &&
-	       write(fd, "\n", 1) == 1 ? 0 : -1;
+	return send(fd, cmd, len, MSG_NOSIGNAL) == (ssize_t)len &&
+	       send(fd, "\n", 1, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
 static int qmp_connect(struct ct_qemu *q)

@@ -93,6 +93,9 @@ int ct_qemu_guest_status(const struct ct_qemu *q);
  */
 bool ct_qemu_console_wait(struct ct_qemu *q, const char *text,
 			  long timeout_ms);
+/* The same for the @n-th time @text appears (a guest that rebooted). */
+bool ct_qemu_console_wait_n(struct ct_qemu *q, const char *text, int n,
+			    long timeout_ms);
 /* Print console and stderr as TAP comments, and the figures. */
 void ct_qemu_print(const struct ct_qemu *q);
 /* Kill QEMU if it runs, close the socket, remove the files. */
