@@ -19,6 +19,21 @@
 #include "ct_qemu.h"
 #include "ct_vmm.h"
 
+/* The QEMU and the guest kernel that runs use: 9p, or copies (below). */
+static const char *qemu_bin = CT_QEMU;
+static const char *guest_kernel = CT_VMM_KERNEL;
+
+int ct_qemu_local(void)
+{
+	if (system("rm -rf /tmp/ct-qemu-local && mkdir -p /tmp/ct-qemu-local && "
+		   "cp -a " CT_QEMU_DIR "/. /tmp/ct-qemu-local/ && "
+		   "cp " CT_VMM_KERNEL " /tmp/ct-qemu-local/vmlinux"))
+		return -1;
+	qemu_bin = "/tmp/ct-qemu-local/qemu-system-x86_64";
+	guest_kernel = "/tmp/ct-qemu-local/vmlinux";
+	return 0;
+}
+
 int ct_qemu_mount(void)
 {
 	if (ct_vmm_mount_kernel())
@@ -36,8 +51,8 @@ bool ct_qemu_has_device(const char *name)
 {
 	char cmd[256];
 
-	snprintf(cmd, sizeof(cmd), CT_QEMU " -device %s,help >/dev/null 2>&1",
-		 name);
+	snprintf(cmd, sizeof(cmd), "%s -device %s,help >/dev/null 2>&1",
+		 qemu_bin, name);
 	return system(cmd) == 0;
 }
 
@@ -66,11 +81,11 @@ void ct_qemu_boot_args(const struct ct_qemu *q, char *buf, size_t size,
 	snprintf(buf, size,
 		 "-accel kvm -cpu host -machine q35 -m %s -smp 1 -nodefaults "
 		 "-display none -monitor none -serial stdio -no-reboot "
-		 "-bios qboot.rom -kernel " CT_VMM_KERNEL " -initrd " CT_VMM_INITRD
+		 "-bios qboot.rom -kernel %s -initrd " CT_VMM_INITRD
 		 " -append \"console=ttyS0 quiet panic=-1 %s\" "
 		 "-device isa-debug-exit,iobase=0xf4,iosize=4 "
 		 "-qmp unix:%s,server=on,wait=off",
-		 mem, append, q->qmp);
+		 mem, guest_kernel, append, q->qmp);
 }
 
 void ct_qemu_init(struct ct_qemu *q)
@@ -99,7 +114,7 @@ int ct_qemu_start(struct ct_qemu *q, const char *args)
 	cmd = malloc(len);
 	if (!cmd)
 		return -1;
-	snprintf(cmd, len, "exec " CT_QEMU " %s </dev/null >%s 2>%s", args,
+	snprintf(cmd, len, "exec %s %s </dev/null >%s 2>%s", qemu_bin, args,
 		 q->con, q->err);
 	fflush(NULL);
 	q->t0 = ct_now_ms();

@@ -26,6 +26,13 @@
 
 /* Mount the bundle (and the nested guest's kernel): 0, or -1. */
 int ct_qemu_mount(void);
+/*
+ * After ct_qemu_mount(): copy the bundle and the guest's kernel (some 95
+ * MB) to tmpfs and run them from there. 9p reads them anew at every start
+ * (no page cache), seconds under TCG that vary with the load: the
+ * benchmark does this, the tests do not need to.
+ */
+int ct_qemu_local(void);
 /* The bundle's QEMU knows -device @name (e.g. "coiommu"). */
 bool ct_qemu_has_device(const char *name);
 
