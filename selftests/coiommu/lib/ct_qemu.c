@@ -449,6 +449,9 @@ int ct_qemu_hmp(struct ct_qemu *q, const char *line, char *out, size_t size)
 				out[n++] = *s;
 			}
 		}
+		/* Without its last line break. */
+		while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+			n--;
 		out[n] = 0;
 	} else if (!ret) {
 		ret = -1;
