@@ -109,6 +109,15 @@ $(LIBCO_DIR)/lib/libcoiommu.a: $(LIBCOIOMMU) uapi/linux/coiommu.h \
 qemu: libcoiommu
 	@$(RIG)/qemu-coiommu.sh
 
+# The tests and benchmarks that run that QEMU inside the test VM (qemu_*)
+# get its bundle shared read-only (tools/rig/vm.sh): a shell snippet for
+# the recipes that boot the VM, run before the VM starts. QEMU_BUNDLE
+# names another bundle (one being worked on) instead of make qemu's.
+QEMU_BUNDLE_SH = qb=$${QEMU_BUNDLE:-$$($(MAKE) -s --no-print-directory qemu | tail -n 1)}; \
+	[ -x "$$qb/qemu-system-x86_64" ] || \
+		{ echo "no QEMU bundle (make qemu failed)" >&2; exit 1; }; \
+	export QEMU_BUNDLE=$$qb
+
 initramfs: module tests tools
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio
 
@@ -132,7 +141,7 @@ check-61: deps
 	@$(MAKE) --no-print-directory lint
 	@tools/dkms-test.sh
 	@$(MAKE) --no-print-directory initramfs
-	@$(RIG)/run-tests.sh
+	@$(QEMU_BUNDLE_SH); $(RIG)/run-tests.sh
 
 # The whole suite on a debug kernel (KASAN, lockdep, kmemleak, list and
 # atomic-sleep debugging) built once from linux-source-6.1 and cached.
@@ -149,7 +158,7 @@ DEBUG	:= $(BUILD)/debug
 check-debug: deps
 	@$(RIG)/deps.sh debug
 	@$(MAKE) --no-print-directory tests tools
-	@set -e; kd=$$($(RIG)/debug-kernel.sh); kv=$${kd% *}; \
+	@set -e; $(QEMU_BUNDLE_SH); kd=$$($(RIG)/debug-kernel.sh); kv=$${kd% *}; \
 	rm -rf $(DEBUG)/src; mkdir -p $(DEBUG)/src; \
 	cp -r Kbuild kernel uapi $(DEBUG)/src/; \
 	$(MAKE) -C $${kd#* } M=$(DEBUG)/src W=1 modules >$(DEBUG)/module.log 2>&1 || \
@@ -194,7 +203,7 @@ lint-612: deps
 
 check-612: lint-612
 	@$(MAKE) --no-print-directory tests tools
-	@set -e; kd=$$($(RIG)/kernel-suite.sh trixie); kv=$${kd% *}; \
+	@set -e; $(QEMU_BUNDLE_SH); kd=$$($(RIG)/kernel-suite.sh trixie); kv=$${kd% *}; \
 	KVER=$$kv MODULE_DIR=$(K612)/src/kernel \
 		$(RIG)/initramfs.sh $(K612)/initramfs.cpio; \
 	KVER=$$kv INITRAMFS=$(K612)/initramfs.cpio RESULTS=$(K612)/results \
@@ -202,11 +211,11 @@ check-612: lint-612
 
 vmtest: deps
 	@$(MAKE) --no-print-directory initramfs
-	@$(RIG)/run-tests.sh $(T)
+	@$(QEMU_BUNDLE_SH); $(RIG)/run-tests.sh $(T)
 
 demo: deps
 	@$(MAKE) --no-print-directory initramfs
-	@$(RIG)/vm.sh -t 600 demo
+	@$(QEMU_BUNDLE_SH); $(RIG)/vm.sh -t 600 demo
 
 vmshell: deps
 	@$(MAKE) --no-print-directory initramfs
@@ -253,11 +262,11 @@ bench-build: module tests tools
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build initramfs
-	@tools/bench/run.sh $(BENCH)
+	@$(QEMU_BUNDLE_SH); tools/bench/run.sh $(BENCH)
 
 bench-smoke: deps
 	@$(MAKE) --no-print-directory bench-build initramfs
-	@tools/bench/run.sh -q $(BENCH)
+	@$(QEMU_BUNDLE_SH); tools/bench/run.sh -q $(BENCH)
 
 .PHONY: all deps kernel-cache module guest-modules tests tools initramfs \
 	libcoiommu qemu \

@@ -27,6 +27,9 @@ fi
 QEMU=${QEMU:-$("$RIG_DIR/qemu.sh")} || die "no QEMU"
 export QEMU
 echo "rig: $("$QEMU" -version | head -n 1) ($QEMU)"
+# The QEMU 10 bundle that the qemu_* tests run inside the VM (vm.sh).
+[ -z "${QEMU_BUNDLE:-}" ] ||
+	echo "rig: in the VM: $("$QEMU_BUNDLE/qemu-system-x86_64" -version | head -n 1) ($QEMU_BUNDLE)"
 
 SPLAT='WARNING:|BUG:|Oops|Kernel panic|general protection fault|KASAN|UBSAN|kernel BUG|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU|INFO: task .* blocked|watchdog: BUG|unreferenced object|list_(add|del) corruption|Call Trace:'
 

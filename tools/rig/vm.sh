@@ -15,6 +15,10 @@
 # tcg,thread=single; make bench uses multi-threaded tcg), VM_SMP the CPUs.
 # QEMU names the emulator; by default the rig's own, Debian's QEMU with
 # the project's patches built once into the cache (tools/rig/qemu.sh).
+# QEMU_BUNDLE names the QEMU 10 bundle with the coIOMMU device (make qemu,
+# tools/rig/qemu-coiommu.sh) that the tests run inside the VM: shared
+# read-only at tag coiommu_qemu (the tests mount it at /qemu; see
+# selftests/coiommu/lib/ct_qemu.h).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -62,6 +66,11 @@ args+=(-serial "file:$results")
 # VM's own, unless NESTED_KCACHE names another (make check-debug keeps
 # Debian's there: a KASAN kernel nested under TCG boots far too slowly).
 args+=(-virtfs "local,path=${NESTED_KCACHE:-$KCACHE},mount_tag=coiommu_kernel,security_model=none,readonly=on")
+if [ -n "${QEMU_BUNDLE:-}" ]; then
+	[ -x "$QEMU_BUNDLE/qemu-system-x86_64" ] ||
+		die "QEMU_BUNDLE=$QEMU_BUNDLE: no qemu-system-x86_64 there"
+	args+=(-virtfs "local,path=$QEMU_BUNDLE,mount_tag=coiommu_qemu,security_model=none,readonly=on")
+fi
 
 if [ "$mode" = shell ]; then
 	exec "$QEMU" "${args[@]}"

@@ -5,7 +5,7 @@ set -e
 # The KVM tests load their own ELF image: run them by full path.
 say() { printf '\n== %s\n' "$*"; }
 show() {	# run a test, print its result and the lines it logged
-	"$1" 2>&1 | sed -n 's/^# [a-z_]*\.c:[0-9]*:[a-z_]*://p; /^\(not \)\{0,1\}ok /p'
+	"$1" 2>&1 | sed -n 's/^# [a-z0-9_]*\.c:[0-9]*:[a-z0-9_]*://p; /^\(not \)\{0,1\}ok /p'
 	# The kernel logs three DMAR faults per five seconds at most, and
 	# the tests prove unmapped pages by those faults.
 	sleep 6
@@ -57,6 +57,24 @@ coiommu-vmm -k /kernel/vmlinux -m 256 -t 120 -s 1 -u 1000 -d "$bdf" \
 grep -E '^(e2e: (coiommu|run|idle|guest stats|after)|coiommu-vmm: |vmm-guest: power)' /tmp/e2e.out |
 	grep -v 'coiommu-vmm: \(vCPU\|cr0\|stack\)'
 [ "$st" -eq 0 ] || { echo "demo: coiommu-vmm failed with status $st:"; tail -n 40 /tmp/e2e.out; }
+
+say "A user's QEMU: qemu-system-x86_64 10.0 with -device coiommu (make qemu),
+   under KVM inside this VM, the same Linux guest and edu. First plain
+   vfio-pci, which pins all guest RAM when QEMU starts; then the command
+   line a user types to put the device behind the coIOMMU:
+     qemu-system-x86_64 -accel kvm -machine q35 -m 256 ... \\
+       -device coiommu,id=co0 \\
+       -device vfio-pci,host=$bdf,id=hostdev0,coiommu=co0
+   the guest's DMA pins on demand: QEMU's locked memory, side by side"
+[ -x /qemu/qemu-system-x86_64 ] || { mkdir -p /qemu &&
+	mount -t 9p -o trans=virtio,version=9p2000.L,ro coiommu_qemu /qemu \
+		2>/dev/null; } || true
+if [ -x /qemu/qemu-system-x86_64 ]; then
+	/qemu/qemu-system-x86_64 -version | head -n 1
+	show /tests/qemu_e2e_dma
+else
+	echo "demo: no QEMU bundle shared (make demo shares make qemu's)"
+fi
 
 say "unloading"
 lsmod | grep -q coiommu_host && rmmod coiommu_host
