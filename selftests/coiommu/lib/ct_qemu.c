@@ -17,7 +17,6 @@
 
 #include "ct.h"
 #include "ct_qemu.h"
-#include "ct_vmm.h"
 
 /* The QEMU and the guest kernel that runs use: 9p, or copies (below). */
 static const char *qemu_bin = CT_QEMU;
