@@ -14,6 +14,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+#include <linux/coiommu.h>
 #include <linux/coiommu_guest.h>
 
 struct eventfd_ctx;
@@ -45,15 +46,24 @@ struct coiommu_chunk {
 #define COIOMMU_PS_AGE		GENMASK(3, 0)	/* unpinner: passes found busy */
 #define COIOMMU_MAX_OLD_EVERY	15
 
-/* Why pages are unpinned, for the statistics. */
+/*
+ * Why pages are unpinned: the tracepoint (coiommu_unpin) and the counters
+ * (unpins_<name>, in debugfs and struct coiommu_stats) name each cause
+ * by coiommu_cause_names[] (util.c). The pages an instance unpins when
+ * it is closed are traced but not counted: no one can read the counters
+ * of a closed instance.
+ */
 enum coiommu_cause {
 	COIOMMU_UNPIN_VMM,
 	COIOMMU_UNPIN_LAZY,
 	COIOMMU_UNPIN_SHRINKER,
 	COIOMMU_UNPIN_FORCED,
-	COIOMMU_UNPIN_CLOSE,
+	COIOMMU_NR_COUNTED,
+	COIOMMU_UNPIN_CLOSE = COIOMMU_NR_COUNTED,
 	COIOMMU_NR_CAUSES,
 };
+
+extern const char * const coiommu_cause_names[COIOMMU_NR_CAUSES];
 
 #define COIOMMU_LAT_BUCKETS	16
 
@@ -76,7 +86,7 @@ struct coiommu_ram {
 
 /**
  * struct coiommu_domain - an IOMMU domain we map pinned pages into
- * @node: in coiommu_instance.domains
+ * @node: in coiommu_instance.devs.domains
  * @owner_node: in the module's list of owned domains (device.c), under
  *	its own lock: one instance per IOMMU domain
  * @domain: VFIO type1's domain of the devices' group(s)
@@ -99,7 +109,7 @@ struct coiommu_iova_range {
 
 /**
  * struct coiommu_dev - an assigned device
- * @node: in coiommu_instance.devices
+ * @node: in coiommu_instance.devs.list
  * @file: our reference to the VMM's VFIO device file
  * @vdev: the VFIO device behind @file
  * @dom: the domain it is attached to
@@ -115,30 +125,6 @@ struct coiommu_dev {
 	struct coiommu_iova_range *resv;
 	unsigned int nr_resv;
 	u16 bdf;
-};
-
-/**
- * struct coiommu_stats_k - counters, updated under coiommu_instance.lock
- */
-struct coiommu_stats_k {
-	u64 pinned;
-	u64 peak;
-	u64 pins;
-	u64 unpins;
-	u64 refused;
-	u64 meta_bytes;
-	u64 requests;
-	u64 served_task;
-	u64 served_worker;
-	u64 refused_requests;
-	u64 unpins_by[COIOMMU_NR_CAUSES];
-	u64 scans;
-	u64 scanned;
-	u64 scan_ns;
-	u64 nr_old;
-	u64 nr_held;
-	u64 mismatches;
-	u64 lat_hist[COIOMMU_LAT_BUCKETS];
 };
 
 /* coiommu_bell.flags */
@@ -185,60 +171,199 @@ enum coiommu_ctx {
 };
 
 /**
+ * struct coiommu_stats_k - counters, and the state COIOMMU_GET_STATS shows
+ * @broken: a page table did not match the record once (report_mismatch())
+ *
+ * The fields have the names of struct coiommu_stats (uapi), which
+ * debugfs shows too; @unpins_by[cause] is unpins_<coiommu_cause_names[]>.
+ * Written under the instance lock. @pinned_pages, @held_pages and
+ * @old_pages are also read without it (READ_ONCE) by the shrinker's count
+ * and fdinfo, and changed with coiommu_stat_add() (WRITE_ONCE).
+ */
+struct coiommu_stats_k {
+	u64 pinned_pages;
+	u64 peak_pinned_pages;
+	u64 pins;
+	u64 unpins;
+	u64 refused;
+	u64 metadata_bytes;
+	u64 requests;
+	u64 served_task;
+	u64 served_worker;
+	u64 refused_requests;
+	u64 unpins_by[COIOMMU_NR_COUNTED];
+	u64 scans;
+	u64 scanned_pages;
+	u64 scan_ns;
+	u64 old_pages;
+	u64 held_pages;
+	u64 mismatches;
+	u64 latency_hist[COIOMMU_LAT_BUCKETS];
+	bool broken;
+};
+
+/* Change pinned_pages, held_pages or old_pages of coiommu_stats_k. */
+static inline void coiommu_stat_add(u64 *ctr, s64 delta)
+{
+	WRITE_ONCE(*ctr, *ctr + delta);
+}
+
+/**
+ * struct coiommu_memmap - the guest memory map (mem.c), under the
+ *	instance lock
+ * @ram: guest RAM regions, sorted by GFN
+ * @nr: entries of @ram
+ */
+struct coiommu_memmap {
+	struct coiommu_ram *ram;
+	unsigned int nr;
+};
+
+/**
+ * struct coiommu_index - the record of pinned pages (mem.c), under the
+ *	instance lock
+ * @xa: struct coiommu_chunk by GFN / COIOMMU_CHUNK_PAGES; its own xa_lock
+ *	is taken inside the instance lock
+ * @spare: an empty chunk kept for reuse, or NULL
+ */
+struct coiommu_index {
+	struct xarray xa;
+	struct coiommu_chunk *spare;
+};
+
+/**
+ * struct coiommu_devices - assigned devices and their domains (device.c),
+ *	under the instance lock
+ * @list: struct coiommu_dev
+ * @nr: entries of @list
+ * @domains: struct coiommu_domain
+ * @nr_domains: entries of @domains
+ */
+struct coiommu_devices {
+	struct list_head list;
+	unsigned int nr;
+	struct list_head domains;
+	unsigned int nr_domains;
+};
+
+/**
+ * struct coiommu_doorbells - notify slots and doorbells (doorbell.c)
+ * @slots: the notify slots, pinned and mapped into the kernel
+ * @slot_pages: the pages behind @slots
+ * @nr_slot_pages: entries of @slot_pages
+ * @nr_vcpus: notify slots
+ * @bells: one doorbell per vCPU, or NULL
+ * @work: the instance's worker, for requests not served by task work
+ *
+ * Set under the instance lock, once (COIOMMU_SET_NOTIFY, then
+ * COIOMMU_SET_DOORBELL per entry of @bells), and freed at release once
+ * the worker has stopped. The worker reads @nr_vcpus and @bells without
+ * the lock: entries of @bells are published with smp_store_release().
+ */
+struct coiommu_doorbells {
+	u64 *slots;
+	struct page **slot_pages;
+	unsigned int nr_slot_pages;
+	unsigned int nr_vcpus;
+	struct coiommu_bell **bells;
+	struct work_struct work;
+};
+
+/**
+ * struct coiommu_guest_state - the device as the guest drives it
+ *	(request.c), under the instance lock
+ * @active: the guest activated the device; requests are served
+ * @parked: nesting count of the guest's park commands
+ * @dtt_root: guest physical address of the DTT's top table
+ * @dtt_level: levels of the DTT, leaf included
+ * @stale_root: after DEACTIVATE, the root of the activation it ended:
+ *	not walked again unless the VMM says the guest wrote it anew
+ *
+ * @active and @parked are also read without the lock (READ_ONCE) by the
+ * shrinker's count: they are written with WRITE_ONCE.
+ */
+struct coiommu_guest_state {
+	bool active;
+	int parked;
+	u64 dtt_root;
+	unsigned int dtt_level;
+	u64 stale_root;
+};
+
+/**
+ * struct coiommu_unpinner - the background unpinner (unpin.c), under the
+ *	instance lock
+ * @work: its periodic pass
+ * @cursor: the next GFN to look at
+ * @sweeps: completed sweeps over all pinned pages
+ * @period_ms: policy, see struct coiommu_unpin_policy
+ * @old_every: policy
+ * @pass_pages: policy
+ */
+struct coiommu_unpinner {
+	struct delayed_work work;
+	u64 cursor;
+	u64 sweeps;
+	unsigned int period_ms;
+	unsigned int old_every;
+	unsigned int pass_pages;
+};
+
+/**
+ * struct coiommu_reclaim - what the shrinker (shrinker.c) leaves to the
+ *	instance's release work (unpin.c)
+ * @node: in the list of all instances, under coiommu_instances_lock
+ * @pages: pages the shrinker took off the IOMMU, to be unpinned by @work
+ *	(COIOMMU_BATCH at most); under the instance lock
+ * @nr: entries of @pages; under the instance lock
+ * @uncharge: locked_vm left for @work; under the instance lock
+ * @work: unpins and uncharges @pages
+ */
+struct coiommu_reclaim {
+	struct list_head node;
+	struct page **pages;
+	unsigned int nr;
+	unsigned long uncharge;
+	struct work_struct work;
+};
+
+/**
+ * struct coiommu_scratch - arrays of COIOMMU_BATCH entries, under the
+ *	instance lock; none is used across a drop of it
+ * @pages: pages being pinned (pin_run()) or released (unpin_gfns())
+ * @req_gfns: GFNs of a batch request, or of an unpinner step
+ * @req_leaf: VMM address of each one's DTT leaf entry
+ * @rel_gfns: GFNs of a range being released
+ */
+struct coiommu_scratch {
+	struct page **pages;
+	u64 *req_gfns;
+	unsigned long *req_leaf;
+	u64 *rel_gfns;
+};
+
+/**
  * struct coiommu_instance - one VM: the state behind one open /dev/coiommu
  * @id: unique number of the instance, shown in fdinfo
  * @mm: address space of the opener (the VMM); grabbed, not kept alive
  * @task: the opener's thread group leader, whose RLIMIT_MEMLOCK applies
  * @lock_cap: the opener had CAP_IPC_LOCK: no RLIMIT_MEMLOCK check
  * @owner_tgid: thread group that opened the instance
- * @lock: guards every field below up to @node, unless a field says
- *	otherwise; pin and unpin of a page are serialised by it
- * @ram: guest RAM regions, sorted by GFN
- * @nr_ram: entries of @ram
- * @index: the record of pinned pages, struct coiommu_chunk by
- *	GFN / COIOMMU_CHUNK_PAGES (its own xa_lock is taken inside @lock)
- * @spare_chunk: an empty index chunk kept for reuse, or NULL
- * @devices: list of struct coiommu_dev
- * @nr_devices: entries of @devices
- * @domains: list of struct coiommu_domain
- * @nr_domains: entries of @domains
- * @broken: a page table did not match the record once (see unmap_gfns())
- * @pages: scratch array of COIOMMU_BATCH page pointers
- * @stats: counters; @stats.pinned, .nr_held and .nr_old are
- *	also read without @lock (READ_ONCE) by the shrinker's count
- * @file: our file; pending task work holds a reference on it (set once)
- * @slots: the notify slots, pinned and mapped into the kernel
- * @slot_pages: the pages behind @slots
- * @nr_slot_pages: entries of @slot_pages
- * @nr_vcpus: notify slots
- * @bells: one doorbell per vCPU, or NULL; entries published with
- *	smp_store_release() and read locklessly by the worker
- * @work: the instance's worker, for requests not served by task work
- * @active: the guest activated the device; requests are served (also
- *	read locklessly by the shrinker's count)
- * @dtt_root: guest physical address of the DTT's top table
- * @dtt_level: levels of the DTT, leaf included
- * @stale_root: after DEACTIVATE, the root of the activation it ended:
- *	not walked again unless the VMM says the guest wrote it anew
- * @parked: nesting count of the guest's park commands (also read
- *	locklessly by the shrinker's count)
- * @req_gfns: scratch: GFNs of a batch request or an unpinner step
- * @req_leaf: scratch: VMM address of each one's DTT leaf entry
- * @rel_gfns: scratch: GFNs of a range being released
- * @reclaimed: pages the shrinker took off the IOMMU, to be unpinned by
- *	@release_work (COIOMMU_BATCH at most)
- * @nr_reclaimed: entries of @reclaimed
- * @reclaim_uncharge: locked_vm the shrinker left for @release_work
- * @scan_gfn: unpinner cursor: the next GFN to look at
- * @sweeps: completed sweeps of the unpinner over all pinned pages
- * @period_ms: unpinner policy, see struct coiommu_unpin_policy
- * @old_every: unpinner policy
- * @pass_pages: unpinner policy
- * @node: in the list of all instances, under coiommu_instances_lock
- * @scan_work: the unpinner's periodic pass
- * @release_work: unpins and uncharges what the shrinker collected
- * @debugfs: this instance's debugfs file
- * @debugfs_pinned: its list of pinned pages
+ * @file: our file; pending task work holds a reference on it
+ * @lock: serialises configuration, pin and unpin, request service and
+ *	the unpinner; each member below says what of it the lock guards
+ * @mem: the guest memory map
+ * @idx: the index of pinned pages
+ * @devs: devices and domains
+ * @db: notify slots and doorbells
+ * @guest: activation, park count and DTT of the guest
+ * @unpinner: the background unpinner
+ * @reclaim: the shrinker's hand-off
+ * @scratch: arrays for a batch of work
+ * @stats: counters
+ * @debugfs: this instance's debugfs files (set at open)
+ *
+ * The members above @lock are set at open and constant afterwards.
  */
 struct coiommu_instance {
 	u64 id;
@@ -246,53 +371,27 @@ struct coiommu_instance {
 	struct task_struct *task;
 	bool lock_cap;
 	pid_t owner_tgid;
+	struct file *file;
 
 	struct mutex lock;	/* see above */
-	struct coiommu_ram *ram;
-	unsigned int nr_ram;
-	struct xarray index;
-	struct coiommu_chunk *spare_chunk;
-	struct list_head devices;
-	unsigned int nr_devices;
-	struct list_head domains;
-	unsigned int nr_domains;
-	bool broken;
-	struct page **pages;
+	struct coiommu_memmap mem;
+	struct coiommu_index idx;
+	struct coiommu_devices devs;
+	struct coiommu_doorbells db;
+	struct coiommu_guest_state guest;
+	struct coiommu_unpinner unpinner;
+	struct coiommu_reclaim reclaim;
+	struct coiommu_scratch scratch;
 	struct coiommu_stats_k stats;
-
-	struct file *file;
-	u64 *slots;
-	struct page **slot_pages;
-	unsigned int nr_slot_pages;
-	unsigned int nr_vcpus;
-	struct coiommu_bell **bells;
-	struct work_struct work;
-	bool active;
-	u64 dtt_root;
-	unsigned int dtt_level;
-	u64 stale_root;
-	int parked;
-	u64 *req_gfns;
-	unsigned long *req_leaf;
-	u64 *rel_gfns;
-	struct page **reclaimed;
-	unsigned int nr_reclaimed;
-	unsigned long reclaim_uncharge;
-	u64 scan_gfn;
-	u64 sweeps;
-	unsigned int period_ms;
-	unsigned int old_every;
-	unsigned int pass_pages;
-
-	struct list_head node;
-	struct delayed_work scan_work;
-	struct work_struct release_work;
-	struct dentry *debugfs;
-	struct dentry *debugfs_pinned;
+	struct {
+		struct dentry *info;
+		struct dentry *pinned;
+	} debugfs;
 };
 
-/* main.c */
+/* util.c: called from every file, calls none */
 int coiommu_copy_args(void *karg, size_t ksize, void __user *arg);
+int coiommu_account(struct coiommu_instance *inst, long npages);
 
 /* mem.c: the guest memory map and the index */
 long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg);
@@ -301,6 +400,8 @@ int coiommu_check_ram(struct coiommu_instance *inst, u64 gfn, u64 npages);
 unsigned long coiommu_gpa_to_hva(struct coiommu_instance *inst, u64 gpa,
 				 size_t len);
 void coiommu_free_memory_map(struct coiommu_instance *inst);
+int coiommu_check_resv(const struct coiommu_dev *d,
+		       const struct coiommu_ram *ram, unsigned int nr);
 int coiommu_index_init(void);
 void coiommu_index_exit(void);
 struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
@@ -312,15 +413,39 @@ void coiommu_free_index(struct coiommu_instance *inst);
 static inline struct coiommu_chunk *
 coiommu_chunk(struct coiommu_instance *inst, u64 gfn)
 {
-	return xa_load(&inst->index, gfn / COIOMMU_CHUNK_PAGES);
+	return xa_load(&inst->idx.xa, gfn / COIOMMU_CHUNK_PAGES);
 }
+
+/*
+ * A run of pinned pages: consecutive GFNs, all pinned, within one chunk.
+ * The walk over pinned pages, written once (coiommu_next_run()):
+ *
+ *	struct coiommu_run run = { .gfn = first };
+ *
+ *	while (coiommu_next_run(inst, &run, end))
+ *		... run.chunk->state[run.k + i], i < run.n ...
+ *
+ * Each step looks the index up again from run.gfn + run.n, so the body
+ * may unpin pages and free chunks; after it has, it must not touch
+ * run.chunk again, but may set run.n to where the next step resumes.
+ */
+struct coiommu_run {
+	u64 gfn;			/* first GFN of the run */
+	unsigned int n;			/* pages in it */
+	unsigned int k;			/* index of @gfn in @chunk */
+	struct coiommu_chunk *chunk;	/* the chunk holding them */
+};
+
+bool coiommu_next_run(struct coiommu_instance *inst, struct coiommu_run *run,
+		      u64 end);
+
+/* Every GFN the index can hold is below this: "to the end" for a walk. */
+#define COIOMMU_GFN_END		(COIOMMU_MAX_GPA >> PAGE_SHIFT)
 
 /* device.c */
 long coiommu_add_device(struct coiommu_instance *inst, void __user *arg);
 long coiommu_remove_device(struct coiommu_instance *inst, void __user *arg);
 void coiommu_release_devices(struct coiommu_instance *inst);
-int coiommu_check_resv(const struct coiommu_dev *d,
-		       const struct coiommu_ram *ram, unsigned int nr);
 
 /* doorbell.c */
 long coiommu_set_notify(struct coiommu_instance *inst, void __user *arg);
@@ -389,7 +514,6 @@ void coiommu_debugfs_add(struct coiommu_instance *inst);
 void coiommu_debugfs_del(struct coiommu_instance *inst);
 
 /* pin.c */
-int coiommu_account(struct coiommu_instance *inst, long npages);
 bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn);
 long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		 u8 flags, bool all_or_nothing);

@@ -10,9 +10,15 @@
 
 static struct dentry *coiommu_debugfs_root;
 
-static const char * const cause_names[COIOMMU_NR_CAUSES] = {
-	"vmm", "lazy", "shrinker", "forced", "close",
-};
+/* "field value": a counter by its name, the same as in coiommu_stats. */
+static void show_u64(struct seq_file *m, const char *field,
+		     const struct coiommu_stats_k *s, size_t off)
+{
+	seq_printf(m, "%s %llu\n", field, *(const u64 *)((const void *)s + off));
+}
+
+#define SHOW(m, s, field) \
+	show_u64(m, #field, s, offsetof(struct coiommu_stats_k, field))
 
 static int instance_show(struct seq_file *m, void *v)
 {
@@ -22,31 +28,40 @@ static int instance_show(struct seq_file *m, void *v)
 
 	mutex_lock(&inst->lock);
 	seq_printf(m, "owner_tgid %d\n", inst->owner_tgid);
-	seq_printf(m, "active %d\nparked %d\n", inst->active, inst->parked);
-	seq_printf(m, "devices %u\ndomains %u\nvcpus %u\n", inst->nr_devices,
-		   inst->nr_domains, inst->nr_vcpus);
-	seq_printf(m, "pinned %llu\npeak %llu\nheld %llu\nold %llu\n",
-		   s->pinned, s->peak, s->nr_held, s->nr_old);
-	seq_printf(m, "mismatches %llu\nbroken %d\n", s->mismatches,
-		   inst->broken);
-	seq_printf(m, "pins %llu\nunpins %llu\n", s->pins, s->unpins);
-	for (i = 0; i < COIOMMU_NR_CAUSES; i++)
-		seq_printf(m, "unpins_%s %llu\n", cause_names[i],
+	seq_printf(m, "active %d\nparked %d\n", inst->guest.active,
+		   inst->guest.parked);
+	seq_printf(m, "nr_devices %u\nnr_domains %u\nnr_vcpus %u\n",
+		   inst->devs.nr, inst->devs.nr_domains, inst->db.nr_vcpus);
+	SHOW(m, s, pinned_pages);
+	SHOW(m, s, peak_pinned_pages);
+	SHOW(m, s, held_pages);
+	SHOW(m, s, old_pages);
+	SHOW(m, s, mismatches);
+	seq_printf(m, "broken %d\n", s->broken);
+	SHOW(m, s, pins);
+	SHOW(m, s, unpins);
+	for (i = 0; i < COIOMMU_NR_COUNTED; i++)
+		seq_printf(m, "unpins_%s %llu\n", coiommu_cause_names[i],
 			   s->unpins_by[i]);
-	seq_printf(m, "refused_ioctls %llu\n", s->refused);
-	seq_printf(m, "requests %llu\nserved_task %llu\nserved_worker %llu\n",
-		   s->requests, s->served_task, s->served_worker);
-	seq_printf(m, "refused_requests %llu\n", s->refused_requests);
-	seq_printf(m, "metadata_bytes %llu\n", s->meta_bytes);
+	SHOW(m, s, refused);
+	SHOW(m, s, requests);
+	SHOW(m, s, served_task);
+	SHOW(m, s, served_worker);
+	SHOW(m, s, refused_requests);
+	SHOW(m, s, metadata_bytes);
 	seq_printf(m, "unpin_period_ms %u\nunpin_old_every %u\nunpin_pass_pages %u\n",
-		   inst->period_ms, inst->old_every, inst->pass_pages);
-	seq_printf(m, "scans %llu\nscanned_pages %llu\nsweeps %llu\nscan_ns %llu\n",
-		   s->scans, s->scanned, inst->sweeps, s->scan_ns);
-	seq_puts(m, "latency_us");
+		   inst->unpinner.period_ms, inst->unpinner.old_every,
+		   inst->unpinner.pass_pages);
+	SHOW(m, s, scans);
+	SHOW(m, s, scanned_pages);
+	seq_printf(m, "sweeps %llu\n", inst->unpinner.sweeps);
+	SHOW(m, s, scan_ns);
+	/* Bucket i: below 2^i us; the last, 2^(i-1) us or more. */
+	seq_puts(m, "latency_hist");
 	for (i = 0; i < COIOMMU_LAT_BUCKETS; i++)
 		seq_printf(m, " %s%u:%llu", i == COIOMMU_LAT_BUCKETS - 1 ?
 			   ">=" : "<", i == COIOMMU_LAT_BUCKETS - 1 ?
-			   1U << (i - 1) : 1U << i, s->lat_hist[i]);
+			   1U << (i - 1) : 1U << i, s->latency_hist[i]);
 	seq_putc(m, '\n');
 	mutex_unlock(&inst->lock);
 	return 0;
@@ -64,34 +79,33 @@ static void show_run(struct seq_file *m, u64 first, u64 last, u8 st)
 static int pinned_show(struct seq_file *m, void *v)
 {
 	struct coiommu_instance *inst = m->private;
-	struct coiommu_chunk *c;
+	struct coiommu_run run = { .gfn = 0 };
 	u64 start = 0, next = 0;
-	unsigned long ci;
-	unsigned int k;
-	u8 run = 0;
+	unsigned int i;
+	u8 cur = 0;
 
 	mutex_lock(&inst->lock);
-	xa_for_each(&inst->index, ci, c) {
-		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
-			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
-			u8 st = c->state[k] & (COIOMMU_PS_PINNED |
-					       COIOMMU_PS_HELD |
-					       COIOMMU_PS_OLD);
+	while (coiommu_next_run(inst, &run, COIOMMU_GFN_END)) {
+		for (i = 0; i < run.n; i++) {
+			u64 g = run.gfn + i;
+			u8 st = run.chunk->state[run.k + i] &
+				(COIOMMU_PS_PINNED | COIOMMU_PS_HELD |
+				 COIOMMU_PS_OLD);
 
-			if (st == run && g == next) {
+			if (st == cur && g == next) {
 				next++;
 				continue;
 			}
-			if (run)
-				show_run(m, start, next - 1, run);
-			run = st;
+			if (cur)
+				show_run(m, start, next - 1, cur);
+			cur = st;
 			start = g;
 			next = g + 1;
 		}
 		cond_resched();
 	}
-	if (run)
-		show_run(m, start, next - 1, run);
+	if (cur)
+		show_run(m, start, next - 1, cur);
 	mutex_unlock(&inst->lock);
 	return 0;
 }
@@ -102,18 +116,19 @@ void coiommu_debugfs_add(struct coiommu_instance *inst)
 	char name[32];
 
 	snprintf(name, sizeof(name), "%llu", inst->id);
-	inst->debugfs = debugfs_create_file(name, 0400, coiommu_debugfs_root,
-					    inst, &instance_fops);
+	inst->debugfs.info = debugfs_create_file(name, 0400,
+						 coiommu_debugfs_root, inst,
+						 &instance_fops);
 	snprintf(name, sizeof(name), "%llu.pinned", inst->id);
-	inst->debugfs_pinned = debugfs_create_file(name, 0400,
+	inst->debugfs.pinned = debugfs_create_file(name, 0400,
 						   coiommu_debugfs_root, inst,
 						   &pinned_fops);
 }
 
 void coiommu_debugfs_del(struct coiommu_instance *inst)
 {
-	debugfs_remove(inst->debugfs);
-	debugfs_remove(inst->debugfs_pinned);
+	debugfs_remove(inst->debugfs.info);
+	debugfs_remove(inst->debugfs.pinned);
 }
 
 void coiommu_debugfs_init(void)

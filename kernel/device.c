@@ -83,7 +83,7 @@ static struct coiommu_domain *find_domain(struct coiommu_instance *inst,
 {
 	struct coiommu_domain *dom;
 
-	list_for_each_entry(dom, &inst->domains, node)
+	list_for_each_entry(dom, &inst->devs.domains, node)
 		if (dom->domain == domain)
 			return dom;
 	return NULL;
@@ -94,7 +94,7 @@ static int check_duplicate(struct coiommu_instance *inst,
 {
 	struct coiommu_dev *d;
 
-	list_for_each_entry(d, &inst->devices, node)
+	list_for_each_entry(d, &inst->devs.list, node)
 		if (d->vdev == vdev || d->bdf == bdf)
 			return -EEXIST;
 	return 0;
@@ -145,27 +145,6 @@ out:
 	return ret;
 }
 
-/*
- * -EINVAL if a region of @ram (guest physical, = IOVA) overlaps a range
- * @d's IOMMU reserves.
- */
-int coiommu_check_resv(const struct coiommu_dev *d,
-		       const struct coiommu_ram *ram, unsigned int nr)
-{
-	unsigned int i, j;
-
-	for (i = 0; i < nr; i++) {
-		u64 first = ram[i].gfn << PAGE_SHIFT;
-		u64 last = first + (ram[i].npages << PAGE_SHIFT) - 1;
-
-		for (j = 0; j < d->nr_resv; j++)
-			if (first <= d->resv[j].last &&
-			    d->resv[j].first <= last)
-				return -EINVAL;
-	}
-	return 0;
-}
-
 static void free_dev(struct coiommu_dev *d)
 {
 	kfree(d->resv);
@@ -190,7 +169,7 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 	ret = check_duplicate(inst, vdev, bdf);
 	if (ret)
 		return ret;
-	if (inst->nr_devices >= COIOMMU_MAX_DEVICES)
+	if (inst->devs.nr >= COIOMMU_MAX_DEVICES)
 		return -ENOSPC;
 
 	/* type1 attaches the group to an unmanaged domain of its own. */
@@ -203,7 +182,7 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 		return -ENOMEM;
 	ret = get_resv(d, vdev->dev);
 	if (!ret)
-		ret = coiommu_check_resv(d, inst->ram, inst->nr_ram);
+		ret = coiommu_check_resv(d, inst->mem.ram, inst->mem.nr);
 	if (ret) {
 		free_dev(d);
 		return ret;
@@ -230,8 +209,8 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 			free_dev(d);
 			return ret;
 		}
-		list_add_tail(&new_dom->node, &inst->domains);
-		inst->nr_domains++;
+		list_add_tail(&new_dom->node, &inst->devs.domains);
+		inst->devs.nr_domains++;
 		dom = new_dom;
 	}
 	dom->users++;
@@ -240,8 +219,8 @@ static int add_device(struct coiommu_instance *inst, struct file *dev_file,
 	d->vdev = vdev;
 	d->dom = dom;
 	d->bdf = bdf;
-	list_add_tail(&d->node, &inst->devices);
-	inst->nr_devices++;
+	list_add_tail(&d->node, &inst->devs.list);
+	inst->devs.nr++;
 	return 0;
 }
 
@@ -283,17 +262,17 @@ long coiommu_remove_device(struct coiommu_instance *inst, void __user *arg)
 		return ret;
 	if (args.flags || args.pad[0] || args.pad[1] || args.pad[2])
 		return -EINVAL;
-	list_for_each_entry(d, &inst->devices, node)
+	list_for_each_entry(d, &inst->devs.list, node)
 		if (d->bdf == args.bdf)
 			goto found;
 	return -ENOENT;
 found:
 	list_del(&d->node);
-	inst->nr_devices--;
+	inst->devs.nr--;
 	dom = d->dom;
 	if (!--dom->users) {
 		list_del(&dom->node);
-		inst->nr_domains--;
+		inst->devs.nr_domains--;
 		coiommu_unmap_domain(inst, dom);
 		disown_domain(dom);
 		kfree(dom);
@@ -309,16 +288,16 @@ void coiommu_release_devices(struct coiommu_instance *inst)
 	struct coiommu_domain *dom, *dtmp;
 	struct coiommu_dev *d, *tmp;
 
-	list_for_each_entry_safe(d, tmp, &inst->devices, node) {
+	list_for_each_entry_safe(d, tmp, &inst->devs.list, node) {
 		list_del(&d->node);
 		fput(d->file);
 		free_dev(d);
 	}
-	list_for_each_entry_safe(dom, dtmp, &inst->domains, node) {
+	list_for_each_entry_safe(dom, dtmp, &inst->devs.domains, node) {
 		list_del(&dom->node);
 		disown_domain(dom);
 		kfree(dom);
 	}
-	inst->nr_devices = 0;
-	inst->nr_domains = 0;
+	inst->devs.nr = 0;
+	inst->devs.nr_domains = 0;
 }

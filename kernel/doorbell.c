@@ -60,16 +60,16 @@ long coiommu_set_notify(struct coiommu_instance *inst, void __user *arg)
 	if (args.slots_vaddr >= TASK_SIZE ||
 	    args.nr_vcpus * 8UL > TASK_SIZE - args.slots_vaddr)
 		return -EFAULT;
-	if (inst->slots)
+	if (inst->db.slots)
 		return -EBUSY;
 
 	first = args.slots_vaddr >> PAGE_SHIFT;
 	last = (args.slots_vaddr + args.nr_vcpus * 8UL - 1) >> PAGE_SHIFT;
 	n = last - first + 1;
 	pages = kcalloc(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
-	inst->bells = kcalloc(args.nr_vcpus, sizeof(*inst->bells),
-			      GFP_KERNEL_ACCOUNT);
-	if (!pages || !inst->bells) {
+	inst->db.bells = kcalloc(args.nr_vcpus, sizeof(*inst->db.bells),
+				 GFP_KERNEL_ACCOUNT);
+	if (!pages || !inst->db.bells) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -87,45 +87,45 @@ long coiommu_set_notify(struct coiommu_instance *inst, void __user *arg)
 		ret = got < 0 ? got : -EFAULT;
 		goto err_uncharge;
 	}
-	inst->slots = vmap(pages, n, VM_MAP, PAGE_KERNEL);
-	if (!inst->slots) {
+	inst->db.slots = vmap(pages, n, VM_MAP, PAGE_KERNEL);
+	if (!inst->db.slots) {
 		unpin_user_pages(pages, n);
 		ret = -ENOMEM;
 		goto err_uncharge;
 	}
-	inst->slots += offset_in_page(args.slots_vaddr) / sizeof(u64);
-	inst->slot_pages = pages;
-	inst->nr_slot_pages = n;
-	inst->nr_vcpus = args.nr_vcpus;
+	inst->db.slots += offset_in_page(args.slots_vaddr) / sizeof(u64);
+	inst->db.slot_pages = pages;
+	inst->db.nr_slot_pages = n;
+	inst->db.nr_vcpus = args.nr_vcpus;
 	return 0;
 
 err_uncharge:
 	coiommu_account(inst, -(long)n);
 err_free:
-	kfree(inst->bells);
-	inst->bells = NULL;
+	kfree(inst->db.bells);
+	inst->db.bells = NULL;
 	kfree(pages);
 	return ret;
 }
 
 void coiommu_free_notify(struct coiommu_instance *inst)
 {
-	if (!inst->slots)
+	if (!inst->db.slots)
 		return;
-	vunmap((void *)((unsigned long)inst->slots & PAGE_MASK));
-	unpin_user_pages_dirty_lock(inst->slot_pages, inst->nr_slot_pages,
+	vunmap((void *)((unsigned long)inst->db.slots & PAGE_MASK));
+	unpin_user_pages_dirty_lock(inst->db.slot_pages, inst->db.nr_slot_pages,
 				    true);
-	coiommu_account(inst, -(long)inst->nr_slot_pages);
-	kfree(inst->slot_pages);
-	inst->slots = NULL;
-	inst->slot_pages = NULL;
-	inst->nr_slot_pages = 0;
+	coiommu_account(inst, -(long)inst->db.nr_slot_pages);
+	kfree(inst->db.slot_pages);
+	inst->db.slots = NULL;
+	inst->db.slot_pages = NULL;
+	inst->db.nr_slot_pages = 0;
 }
 
 static void coiommu_queue_worker(struct coiommu_bell *bell)
 {
 	set_bit(COIOMMU_BELL_WORK, &bell->flags);
-	queue_work(system_unbound_wq, &bell->inst->work);
+	queue_work(system_unbound_wq, &bell->inst->db.work);
 }
 
 /* Task work: runs in the thread that rang, before it returns to the guest. */
@@ -226,11 +226,11 @@ long coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 		return ret;
 	if (args.flags)
 		return -EINVAL;
-	if (!inst->slots)
+	if (!inst->db.slots)
 		return -ENXIO;
-	if (args.vcpu >= inst->nr_vcpus)
+	if (args.vcpu >= inst->db.nr_vcpus)
 		return -EINVAL;
-	if (inst->bells[args.vcpu])
+	if (inst->db.bells[args.vcpu])
 		return -EEXIST;
 
 	f = fdget(args.eventfd);
@@ -253,7 +253,7 @@ long coiommu_set_doorbell(struct coiommu_instance *inst, void __user *arg)
 	init_waitqueue_func_entry(&bell->wait, coiommu_bell_wake);
 	init_poll_funcptr(&bell->pt, coiommu_bell_queue_proc);
 	/* The worker reads bells[] without the lock. */
-	smp_store_release(&inst->bells[args.vcpu], bell);
+	smp_store_release(&inst->db.bells[args.vcpu], bell);
 
 	events = vfs_poll(fd_file(f), &bell->pt);
 	fdput(f);
@@ -275,8 +275,8 @@ void coiommu_detach_doorbells(struct coiommu_instance *inst)
 	unsigned int i;
 	u64 cnt;
 
-	for (i = 0; inst->bells && i < inst->nr_vcpus; i++) {
-		struct coiommu_bell *bell = inst->bells[i];
+	for (i = 0; inst->db.bells && i < inst->db.nr_vcpus; i++) {
+		struct coiommu_bell *bell = inst->db.bells[i];
 
 		if (!bell)
 			continue;
@@ -284,33 +284,34 @@ void coiommu_detach_doorbells(struct coiommu_instance *inst)
 			eventfd_ctx_remove_wait_queue(bell->ctx, &bell->wait,
 						      &cnt);
 	}
-	cancel_work_sync(&inst->work);
-	for (i = 0; inst->bells && i < inst->nr_vcpus; i++) {
-		struct coiommu_bell *bell = inst->bells[i];
+	cancel_work_sync(&inst->db.work);
+	for (i = 0; inst->db.bells && i < inst->db.nr_vcpus; i++) {
+		struct coiommu_bell *bell = inst->db.bells[i];
 
 		if (!bell)
 			continue;
 		eventfd_ctx_put(bell->ctx);
 		kfree(bell);
 	}
-	kfree(inst->bells);
-	inst->bells = NULL;
+	kfree(inst->db.bells);
+	inst->db.bells = NULL;
 }
 
 /* The worker: serves the doorbells flagged COIOMMU_BELL_WORK. */
 void coiommu_work(struct work_struct *work)
 {
 	struct coiommu_instance *inst =
-		container_of(work, struct coiommu_instance, work);
+		container_of(work, struct coiommu_instance, db.work);
 	bool have_mm = mmget_not_zero(inst->mm);
 	unsigned int i;
 
 	if (have_mm)
 		kthread_use_mm(inst->mm);
-	for (i = 0; i < inst->nr_vcpus; i++) {
-		/* Pairs with the release in coiommu_set_doorbell(). */
-		struct coiommu_bell *bell = smp_load_acquire(&inst->bells[i]);
+	for (i = 0; i < inst->db.nr_vcpus; i++) {
+		struct coiommu_bell *bell;
 
+		/* Pairs with the release in coiommu_set_doorbell(). */
+		bell = smp_load_acquire(&inst->db.bells[i]);
 		if (!bell || !test_and_clear_bit(COIOMMU_BELL_WORK, &bell->flags))
 			continue;
 		/* With the VMM gone, requests are refused but completed. */

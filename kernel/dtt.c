@@ -69,9 +69,9 @@ static int dtt_read(struct coiommu_instance *inst, u64 gpa, u64 *val,
 u64 coiommu_dtt_leaf_table(struct coiommu_instance *inst, u64 gfn, bool remote,
 			   unsigned int gup_flags)
 {
-	unsigned int level = inst->dtt_level;
+	unsigned int level = inst->guest.dtt_level;
 	unsigned int bits = COIOMMU_DTT_LEAF_BITS + COIOMMU_DTT_UPPER_BITS * (level - 1);
-	u64 table = inst->dtt_root;
+	u64 table = inst->guest.dtt_root;
 	u64 entry;
 	int ret;
 

@@ -31,11 +31,34 @@ static atomic64_t coiommu_next_id = ATOMIC64_INIT(0);
 
 static void free_scratch(struct coiommu_instance *inst)
 {
-	kvfree(inst->pages);
-	kvfree(inst->req_gfns);
-	kvfree(inst->req_leaf);
-	kvfree(inst->rel_gfns);
-	kvfree(inst->reclaimed);
+	kvfree(inst->scratch.pages);
+	kvfree(inst->scratch.req_gfns);
+	kvfree(inst->scratch.req_leaf);
+	kvfree(inst->scratch.rel_gfns);
+	kvfree(inst->reclaim.pages);
+}
+
+/* The arrays of struct coiommu_scratch and the reclaim list. */
+static int alloc_scratch(struct coiommu_instance *inst)
+{
+	struct coiommu_scratch *sc = &inst->scratch;
+
+	sc->pages = kvcalloc(COIOMMU_BATCH, sizeof(*sc->pages),
+			     GFP_KERNEL_ACCOUNT);
+	sc->req_gfns = kvcalloc(COIOMMU_BATCH, sizeof(*sc->req_gfns),
+				GFP_KERNEL_ACCOUNT);
+	sc->req_leaf = kvcalloc(COIOMMU_BATCH, sizeof(*sc->req_leaf),
+				GFP_KERNEL_ACCOUNT);
+	sc->rel_gfns = kvcalloc(COIOMMU_BATCH, sizeof(*sc->rel_gfns),
+				GFP_KERNEL_ACCOUNT);
+	inst->reclaim.pages = kvcalloc(COIOMMU_BATCH,
+				       sizeof(*inst->reclaim.pages),
+				       GFP_KERNEL_ACCOUNT);
+	if (sc->pages && sc->req_gfns && sc->req_leaf && sc->rel_gfns &&
+	    inst->reclaim.pages)
+		return 0;
+	free_scratch(inst);
+	return -ENOMEM;
 }
 
 static int coiommu_open(struct inode *inode, struct file *file)
@@ -49,29 +72,17 @@ static int coiommu_open(struct inode *inode, struct file *file)
 	inst = kzalloc(sizeof(*inst), GFP_KERNEL_ACCOUNT);
 	if (!inst)
 		return -ENOMEM;
-	inst->pages = kvcalloc(COIOMMU_BATCH, sizeof(*inst->pages),
-			       GFP_KERNEL_ACCOUNT);
-	inst->req_gfns = kvcalloc(COIOMMU_BATCH, sizeof(*inst->req_gfns),
-				  GFP_KERNEL_ACCOUNT);
-	inst->req_leaf = kvcalloc(COIOMMU_BATCH, sizeof(*inst->req_leaf),
-				  GFP_KERNEL_ACCOUNT);
-	inst->rel_gfns = kvcalloc(COIOMMU_BATCH, sizeof(*inst->rel_gfns),
-				  GFP_KERNEL_ACCOUNT);
-	inst->reclaimed = kvcalloc(COIOMMU_BATCH, sizeof(*inst->reclaimed),
-				   GFP_KERNEL_ACCOUNT);
-	if (!inst->pages || !inst->req_gfns || !inst->req_leaf ||
-	    !inst->rel_gfns || !inst->reclaimed) {
-		free_scratch(inst);
+	if (alloc_scratch(inst)) {
 		kfree(inst);
 		return -ENOMEM;
 	}
 
 	inst->id = atomic64_inc_return(&coiommu_next_id);
 	mutex_init(&inst->lock);
-	xa_init(&inst->index);
-	INIT_LIST_HEAD(&inst->devices);
-	INIT_LIST_HEAD(&inst->domains);
-	INIT_WORK(&inst->work, coiommu_work);
+	xa_init(&inst->idx.xa);
+	INIT_LIST_HEAD(&inst->devs.list);
+	INIT_LIST_HEAD(&inst->devs.domains);
+	INIT_WORK(&inst->db.work, coiommu_work);
 	coiommu_unpin_init(inst);
 	inst->file = file;
 	mmgrab(current->mm);
@@ -97,8 +108,8 @@ static int coiommu_release(struct inode *inode, struct file *file)
 	/* Out of the shrinker's reach; no more requests, no more scans. */
 	coiommu_instance_list_del(inst);
 	coiommu_detach_doorbells(inst);
-	cancel_delayed_work_sync(&inst->scan_work);
-	cancel_work_sync(&inst->release_work);
+	cancel_delayed_work_sync(&inst->unpinner.work);
+	cancel_work_sync(&inst->reclaim.work);
 	coiommu_debugfs_del(inst);
 
 	mutex_lock(&inst->lock);
@@ -116,26 +127,6 @@ static int coiommu_release(struct inode *inode, struct file *file)
 	free_scratch(inst);
 	kfree(inst);
 	return 0;
-}
-
-/**
- * coiommu_copy_args - copy in an argument structure that starts with argsz
- * @karg: where to
- * @ksize: the structure's size as the kernel knows it (also its minimum)
- * @arg: the user's structure
- *
- * Return: 0; -EINVAL if argsz is below @ksize; -E2BIG if it is above and
- * the extra bytes are not all 0; -EFAULT.
- */
-int coiommu_copy_args(void *karg, size_t ksize, void __user *arg)
-{
-	u32 argsz;
-
-	if (get_user(argsz, (u32 __user *)arg))
-		return -EFAULT;
-	if (argsz < ksize)
-		return -EINVAL;
-	return copy_struct_from_user(karg, ksize, arg, argsz);
 }
 
 /* Copy a range argument in and check it is well formed. */
@@ -206,14 +197,14 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 		return -EINVAL;
 
 	st.argsz = sizeof(st);
-	st.pinned_pages = inst->stats.pinned;
-	st.peak_pinned_pages = inst->stats.peak;
+	st.pinned_pages = inst->stats.pinned_pages;
+	st.peak_pinned_pages = inst->stats.peak_pinned_pages;
 	st.pins = inst->stats.pins;
 	st.unpins = inst->stats.unpins;
 	st.refused = inst->stats.refused;
-	st.metadata_bytes = inst->stats.meta_bytes;
-	st.nr_devices = inst->nr_devices;
-	st.nr_domains = inst->nr_domains;
+	st.metadata_bytes = inst->stats.metadata_bytes;
+	st.nr_devices = inst->devs.nr;
+	st.nr_domains = inst->devs.nr_domains;
 	st.requests = inst->stats.requests;
 	st.served_task = inst->stats.served_task;
 	st.served_worker = inst->stats.served_worker;
@@ -223,14 +214,15 @@ static long coiommu_get_stats(struct coiommu_instance *inst, void __user *arg)
 	st.unpins_shrinker = inst->stats.unpins_by[COIOMMU_UNPIN_SHRINKER];
 	st.unpins_forced = inst->stats.unpins_by[COIOMMU_UNPIN_FORCED];
 	st.scans = inst->stats.scans;
-	st.scanned_pages = inst->stats.scanned;
-	st.old_pages = inst->stats.nr_old;
-	st.held_pages = inst->stats.nr_held;
+	st.scanned_pages = inst->stats.scanned_pages;
+	st.old_pages = inst->stats.old_pages;
+	st.held_pages = inst->stats.held_pages;
 	st.scan_ns = inst->stats.scan_ns;
 	st.mismatches = inst->stats.mismatches;
-	st.broken = inst->broken;
+	st.broken = inst->stats.broken;
 	BUILD_BUG_ON(ARRAY_SIZE(st.latency_hist) != COIOMMU_LAT_BUCKETS);
-	memcpy(st.latency_hist, inst->stats.lat_hist, sizeof(st.latency_hist));
+	memcpy(st.latency_hist, inst->stats.latency_hist,
+	       sizeof(st.latency_hist));
 	return copy_to_user(arg, &st, min_t(size_t, argsz, sizeof(st))) ?
 	       -EFAULT : 0;
 }
@@ -305,7 +297,7 @@ static void coiommu_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "coiommu-instance:\t%llu\n", inst->id);
 	seq_printf(m, "coiommu-owner-tgid:\t%d\n", inst->owner_tgid);
 	seq_printf(m, "coiommu-pinned-pages:\t%llu\n",
-		   READ_ONCE(inst->stats.pinned));
+		   READ_ONCE(inst->stats.pinned_pages));
 }
 
 static const struct file_operations coiommu_fops = {

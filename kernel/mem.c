@@ -78,8 +78,29 @@ static bool group_empty(struct coiommu_instance *inst, unsigned long ci)
 {
 	unsigned long first = round_down(ci, XA_CHUNK_SIZE);
 
-	return !xa_find(&inst->index, &first, first + XA_CHUNK_SIZE - 1,
+	return !xa_find(&inst->idx.xa, &first, first + XA_CHUNK_SIZE - 1,
 			XA_PRESENT);
+}
+
+/*
+ * -EINVAL if a region of @ram (guest physical, = IOVA) overlaps a range
+ * @d's IOMMU reserves.
+ */
+int coiommu_check_resv(const struct coiommu_dev *d,
+		       const struct coiommu_ram *ram, unsigned int nr)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < nr; i++) {
+		u64 first = ram[i].gfn << PAGE_SHIFT;
+		u64 last = first + (ram[i].npages << PAGE_SHIFT) - 1;
+
+		for (j = 0; j < d->nr_resv; j++)
+			if (first <= d->resv[j].last &&
+			    d->resv[j].first <= last)
+				return -EINVAL;
+	}
+	return 0;
 }
 
 long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
@@ -140,21 +161,21 @@ long coiommu_set_memory_map(struct coiommu_instance *inst, void __user *arg)
 		}
 	}
 	/* No guest RAM where a device's IOMMU reserves the IOVAs. */
-	list_for_each_entry(d, &inst->devices, node) {
+	list_for_each_entry(d, &inst->devs.list, node) {
 		ret = coiommu_check_resv(d, ram, hdr.nr_regions);
 		if (ret)
 			goto err;
 	}
 
 	/* The index belongs to the map: it can change only while empty. */
-	if (inst->stats.pinned) {
+	if (inst->stats.pinned_pages) {
 		ret = -EBUSY;
 		goto err;
 	}
 	coiommu_free_memory_map(inst);
-	inst->ram = ram;
-	inst->nr_ram = hdr.nr_regions;
-	inst->stats.meta_bytes += hdr.nr_regions * sizeof(*ram);
+	inst->mem.ram = ram;
+	inst->mem.nr = hdr.nr_regions;
+	inst->stats.metadata_bytes += hdr.nr_regions * sizeof(*ram);
 	kfree(regs);
 	return 0;
 err:
@@ -165,22 +186,22 @@ err:
 
 void coiommu_free_memory_map(struct coiommu_instance *inst)
 {
-	if (!inst->ram)
+	if (!inst->mem.ram)
 		return;
-	inst->stats.meta_bytes -= inst->nr_ram * sizeof(*inst->ram);
-	kfree(inst->ram);
-	inst->ram = NULL;
-	inst->nr_ram = 0;
+	inst->stats.metadata_bytes -= inst->mem.nr * sizeof(*inst->mem.ram);
+	kfree(inst->mem.ram);
+	inst->mem.ram = NULL;
+	inst->mem.nr = 0;
 }
 
 /* The region holding @gfn, or NULL. */
 struct coiommu_ram *coiommu_find_ram(struct coiommu_instance *inst, u64 gfn)
 {
-	unsigned int lo = 0, hi = inst->nr_ram;
+	unsigned int lo = 0, hi = inst->mem.nr;
 
 	while (lo < hi) {
 		unsigned int mid = lo + (hi - lo) / 2;
-		struct coiommu_ram *r = &inst->ram[mid];
+		struct coiommu_ram *r = &inst->mem.ram[mid];
 
 		if (gfn < r->gfn)
 			hi = mid;
@@ -233,7 +254,7 @@ struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
 					u64 gfn)
 {
 	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
-	struct coiommu_chunk *c = xa_load(&inst->index, ci);
+	struct coiommu_chunk *c = xa_load(&inst->idx.xa, ci);
 	bool new_group;
 	void *old;
 
@@ -241,22 +262,22 @@ struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
 	if (c)
 		return c;
 	/* The chunk freed last, kept zeroed and counted. */
-	c = inst->spare_chunk;
-	inst->spare_chunk = NULL;
+	c = inst->idx.spare;
+	inst->idx.spare = NULL;
 	if (!c) {
 		c = kmem_cache_zalloc(coiommu_chunk_cache, GFP_KERNEL_ACCOUNT);
 		if (!c)
 			return NULL;
-		inst->stats.meta_bytes += sizeof(*c);
+		inst->stats.metadata_bytes += sizeof(*c);
 	}
 	new_group = group_empty(inst, ci);
-	old = xa_store(&inst->index, ci, c, GFP_KERNEL_ACCOUNT);
+	old = xa_store(&inst->idx.xa, ci, c, GFP_KERNEL_ACCOUNT);
 	if (xa_is_err(old)) {
-		inst->spare_chunk = c;
+		inst->idx.spare = c;
 		return NULL;
 	}
 	if (new_group)
-		inst->stats.meta_bytes += XA_NODE_BYTES;
+		inst->stats.metadata_bytes += XA_NODE_BYTES;
 	return c;
 }
 
@@ -264,25 +285,25 @@ struct coiommu_chunk *coiommu_chunk_get(struct coiommu_instance *inst,
 void coiommu_chunk_put(struct coiommu_instance *inst, u64 gfn)
 {
 	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
-	struct coiommu_chunk *c = xa_load(&inst->index, ci);
+	struct coiommu_chunk *c = xa_load(&inst->idx.xa, ci);
 
 	lockdep_assert_held(&inst->lock);
 	if (!c || memchr_inv(c->state, 0, sizeof(c->state)))
 		return;
-	xa_erase(&inst->index, ci);
+	xa_erase(&inst->idx.xa, ci);
 	if (group_empty(inst, ci))
-		inst->stats.meta_bytes -= XA_NODE_BYTES;
+		inst->stats.metadata_bytes -= XA_NODE_BYTES;
 	/*
 	 * Keep one for the next coiommu_chunk_get(): a page pinned and
 	 * unpinned over and over alone in its chunk would otherwise cost an
 	 * allocation and a free each time. pfn[] is meaningful only where
 	 * state[] says PINNED, so only state[] needs to be zero.
 	 */
-	if (!inst->spare_chunk) {
-		inst->spare_chunk = c;
+	if (!inst->idx.spare) {
+		inst->idx.spare = c;
 	} else {
 		kmem_cache_free(coiommu_chunk_cache, c);
-		inst->stats.meta_bytes -= sizeof(*c);
+		inst->stats.metadata_bytes -= sizeof(*c);
 	}
 }
 
@@ -298,22 +319,68 @@ u8 *coiommu_page_state(struct coiommu_instance *inst, u64 gfn)
 	return *st & COIOMMU_PS_PINNED ? st : NULL;
 }
 
+/**
+ * coiommu_next_run - the next run of pinned pages
+ * @inst: the instance, locked
+ * @run: in: the last run (.gfn + .n is where to look from); out: the next
+ * @end: the first GFN not to look at
+ *
+ * A run is as long as its pages are consecutive, pinned and in one chunk:
+ * its state and host frames are run->chunk->state[run->k + i] and
+ * ->pfn[run->k + i] for i < run->n. Walks the index, not the range: the
+ * cost follows the pinned pages.
+ *
+ * Return: false when no page from there to @end is pinned.
+ */
+bool coiommu_next_run(struct coiommu_instance *inst, struct coiommu_run *run,
+		      u64 end)
+{
+	u64 from = run->gfn + run->n;
+	unsigned long ci, last;
+	struct coiommu_chunk *c;
+
+	lockdep_assert_held(&inst->lock);
+	if (from >= end)
+		return false;
+	ci = from / COIOMMU_CHUNK_PAGES;
+	last = (end - 1) / COIOMMU_CHUNK_PAGES;
+	xa_for_each_range(&inst->idx.xa, ci, c, ci, last) {
+		u64 base = (u64)ci * COIOMMU_CHUNK_PAGES;
+		unsigned int k = from > base ? from - base : 0;
+		unsigned int lim = min_t(u64, end - base, COIOMMU_CHUNK_PAGES);
+		unsigned int i;
+
+		while (k < lim && !(c->state[k] & COIOMMU_PS_PINNED))
+			k++;
+		if (k == lim)
+			continue;
+		for (i = k + 1; i < lim && (c->state[i] & COIOMMU_PS_PINNED);)
+			i++;
+		run->gfn = base + k;
+		run->n = i - k;
+		run->k = k;
+		run->chunk = c;
+		return true;
+	}
+	return false;
+}
+
 /* Free the index; nothing is pinned any more. */
 void coiommu_free_index(struct coiommu_instance *inst)
 {
 	struct coiommu_chunk *c;
 	unsigned long ci;
 
-	xa_for_each(&inst->index, ci, c) {
-		xa_erase(&inst->index, ci);
+	xa_for_each(&inst->idx.xa, ci, c) {
+		xa_erase(&inst->idx.xa, ci);
 		kmem_cache_free(coiommu_chunk_cache, c);
-		inst->stats.meta_bytes -= sizeof(*c);
+		inst->stats.metadata_bytes -= sizeof(*c);
 	}
-	xa_destroy(&inst->index);
-	if (inst->spare_chunk) {
-		kmem_cache_free(coiommu_chunk_cache, inst->spare_chunk);
-		inst->stats.meta_bytes -= sizeof(*inst->spare_chunk);
-		inst->spare_chunk = NULL;
+	xa_destroy(&inst->idx.xa);
+	if (inst->idx.spare) {
+		kmem_cache_free(coiommu_chunk_cache, inst->idx.spare);
+		inst->stats.metadata_bytes -= sizeof(*inst->idx.spare);
+		inst->idx.spare = NULL;
 	}
 }
 

@@ -34,23 +34,6 @@ static u64 gfn_iova(u64 gfn)
 }
 
 /*
- * Charge (@npages > 0) or return (< 0) locked_vm of the VMM. Never called
- * from reclaim: the shrinker leaves the return to coiommu_release_reclaimed().
- */
-int coiommu_account(struct coiommu_instance *inst, long npages)
-{
-	int ret;
-
-	if (!npages)
-		return 0;
-	mmap_write_lock(inst->mm);
-	ret = __account_locked_vm(inst->mm, abs(npages), npages > 0,
-				  inst->task, inst->lock_cap);
-	mmap_write_unlock(inst->mm);
-	return ret;
-}
-
-/*
  * Map @n pages of contiguous host memory from @phys at @iova into @dom,
  * unless someone else owns one of the IOVAs there.
  */
@@ -100,14 +83,14 @@ static int map_run(struct coiommu_instance *inst, u64 iova, phys_addr_t phys,
 	unsigned long i;
 	int ret;
 
-	list_for_each_entry(dom, &inst->domains, node) {
+	list_for_each_entry(dom, &inst->devs.domains, node) {
 		ret = map_in(dom, iova, phys, n);
 		if (ret)
 			goto unwind;
 	}
 	return 0;
 unwind:
-	list_for_each_entry_continue_reverse(dom, &inst->domains, node) {
+	list_for_each_entry_continue_reverse(dom, &inst->devs.domains, node) {
 		iommu_iotlb_gather_init(&gather);
 		for (i = 0; i < n; i++)
 			unmap_ours(dom, iova + i * PAGE_SIZE,
@@ -143,10 +126,10 @@ static long pin_pages(struct coiommu_instance *inst, unsigned long vaddr,
 
 static void count_pinned(struct coiommu_instance *inst, u64 n)
 {
-	inst->stats.pinned += n;
+	coiommu_stat_add(&inst->stats.pinned_pages, n);
 	inst->stats.pins += n;
-	if (inst->stats.pinned > inst->stats.peak)
-		inst->stats.peak = inst->stats.pinned;
+	if (inst->stats.pinned_pages > inst->stats.peak_pinned_pages)
+		inst->stats.peak_pinned_pages = inst->stats.pinned_pages;
 }
 
 /*
@@ -157,7 +140,7 @@ static void count_pinned(struct coiommu_instance *inst, u64 n)
 static int pin_run(struct coiommu_instance *inst, struct coiommu_ram *ram,
 		   u64 gfn, unsigned long n)
 {
-	struct page **pages = inst->pages;
+	struct page **pages = inst->scratch.pages;
 	unsigned long i = 0;
 	long got;
 	int ret;
@@ -226,18 +209,18 @@ bool coiommu_is_pinned(struct coiommu_instance *inst, u64 gfn)
 static void drop_state(struct coiommu_instance *inst, u8 *st)
 {
 	if (*st & COIOMMU_PS_HELD)
-		inst->stats.nr_held--;
+		coiommu_stat_add(&inst->stats.held_pages, -1);
 	if (*st & COIOMMU_PS_OLD)
-		inst->stats.nr_old--;
+		coiommu_stat_add(&inst->stats.old_pages, -1);
 	*st = 0;
 }
 
 static void report_mismatch(struct coiommu_instance *inst, u64 gfn)
 {
 	inst->stats.mismatches++;
-	if (inst->broken)
+	if (inst->stats.broken)
 		return;
-	inst->broken = true;
+	inst->stats.broken = true;
 	pr_err("instance %llu: IOVA %#llx no longer maps the page it pinned there (mapped over or unmapped by someone else, e.g. VFIO_IOMMU_MAP_DMA); leaking such pages instead of releasing them\n",
 	       inst->id, gfn_iova(gfn));
 }
@@ -257,7 +240,7 @@ static void trace_unpin_runs(struct coiommu_instance *inst, const u64 *gfns,
 			continue;
 		if (!test_bit(start, bad))
 			trace_coiommu_unpin(inst->id, gfns[start], i - start,
-					    cause);
+					    coiommu_cause_names[cause]);
 		start = i;
 	}
 }
@@ -269,7 +252,7 @@ static void trace_unpin_runs(struct coiommu_instance *inst, const u64 *gfns,
  * @n: entries of @gfns
  * @cause: why, for the statistics
  * @ctx: COIOMMU_CTX_RECLAIM from the shrinker: the pages are unmapped and
- *	taken out of the index, and left in inst->reclaimed for
+ *	taken out of the index, and left in inst->reclaim.pages for
  *	coiommu_release_reclaimed() to unpin and uncharge (the caller made
  *	room for @n there); otherwise they are unpinned here
  *
@@ -295,7 +278,7 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 	if (WARN_ON_ONCE(n > COIOMMU_BATCH))
 		n = COIOMMU_BATCH;
 	bitmap_zero(bad, n);
-	list_for_each_entry(dom, &inst->domains, node) {
+	list_for_each_entry(dom, &inst->devs.domains, node) {
 		iommu_iotlb_gather_init(&gather);
 		for (i = 0; i < n; i++) {
 			struct coiommu_chunk *c = coiommu_chunk(inst, gfns[i]);
@@ -309,7 +292,7 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 	}
 
 	out = ctx == COIOMMU_CTX_RECLAIM ?
-	      inst->reclaimed + inst->nr_reclaimed : inst->pages;
+	      inst->reclaim.pages + inst->reclaim.nr : inst->scratch.pages;
 	for (i = 0; i < n; i++) {
 		struct coiommu_chunk *c = coiommu_chunk(inst, gfns[i]);
 		unsigned int k = gfns[i] % COIOMMU_CHUNK_PAGES;
@@ -321,15 +304,16 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 		drop_state(inst, &c->state[k]);
 		coiommu_chunk_put(inst, gfns[i]);
 	}
-	inst->stats.pinned -= n;
+	coiommu_stat_add(&inst->stats.pinned_pages, -(s64)n);
 	inst->stats.unpins += nr;
-	inst->stats.unpins_by[cause] += nr;
+	if (cause < COIOMMU_NR_COUNTED)
+		inst->stats.unpins_by[cause] += nr;
 	trace_unpin_runs(inst, gfns, n, bad, cause);
 
 	if (ctx == COIOMMU_CTX_RECLAIM) {
 		/* Leaked pages are uncharged with the others, later. */
-		inst->nr_reclaimed += nr;
-		inst->reclaim_uncharge += n;
+		inst->reclaim.nr += nr;
+		inst->reclaim.uncharge += n;
 		return nr;
 	}
 	unpin_user_pages_dirty_lock(out, nr, true);
@@ -338,51 +322,47 @@ unsigned int coiommu_unpin_gfns(struct coiommu_instance *inst,
 }
 
 /*
- * Release every pinned page of [gfn, gfn + npages), in batches. Walks the
- * index only, so its cost follows the pinned pages, not the range.
+ * Release the pinned pages of [gfn, end) whose state has a bit of @mask,
+ * in batches.
  */
-void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
-		   enum coiommu_cause cause)
+static void release_runs(struct coiommu_instance *inst, u64 gfn, u64 end,
+			 u8 mask, enum coiommu_cause cause)
 {
-	u64 end = gfn + npages;
-	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
-	unsigned long last = (end - 1) / COIOMMU_CHUNK_PAGES;
-	struct coiommu_chunk *c;
-	unsigned int nr = 0;
+	struct coiommu_run run = { .gfn = gfn };
+	u64 *gfns = inst->scratch.rel_gfns;
+	unsigned int i, nr = 0;
 
-	lockdep_assert_held(&inst->lock);
-	xa_for_each_range(&inst->index, ci, c, ci, last) {
-		u64 first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
-		u64 lim = min_t(u64, end, (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
-		u64 g;
-
-		for (g = first; g < lim; g++) {
-			if (!(c->state[g % COIOMMU_CHUNK_PAGES] &
-			      COIOMMU_PS_PINNED))
+	while (coiommu_next_run(inst, &run, end)) {
+		for (i = 0; i < run.n; i++) {
+			if (!(run.chunk->state[run.k + i] & mask))
 				continue;
-			inst->rel_gfns[nr++] = g;
+			gfns[nr++] = run.gfn + i;
 			if (nr < COIOMMU_BATCH)
 				continue;
-			/* Frees chunks, c among them: the walk reloads. */
-			coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
+			coiommu_unpin_gfns(inst, gfns, nr, cause,
 					   COIOMMU_CTX_NORMAL);
 			nr = 0;
 			cond_resched();
-			c = coiommu_chunk(inst, g);
-			if (!c)
-				break;
+			/* Chunks were freed: resume after this page. */
+			run.n = i + 1;
+			break;
 		}
 	}
 	if (nr)
-		coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
-				   COIOMMU_CTX_NORMAL);
+		coiommu_unpin_gfns(inst, gfns, nr, cause, COIOMMU_CTX_NORMAL);
+}
+
+/* Release every pinned page of [gfn, gfn + npages). */
+void coiommu_unpin(struct coiommu_instance *inst, u64 gfn, u64 npages,
+		   enum coiommu_cause cause)
+{
+	release_runs(inst, gfn, gfn + npages, COIOMMU_PS_PINNED, cause);
 }
 
 void coiommu_unpin_all(struct coiommu_instance *inst)
 {
-	if (inst->stats.pinned)
-		coiommu_unpin(inst, 0, COIOMMU_MAX_GPA >> PAGE_SHIFT,
-			      COIOMMU_UNPIN_CLOSE);
+	if (inst->stats.pinned_pages)
+		coiommu_unpin(inst, 0, COIOMMU_GFN_END, COIOMMU_UNPIN_CLOSE);
 }
 
 /*
@@ -392,68 +372,25 @@ void coiommu_unpin_all(struct coiommu_instance *inst)
 static void pin_finish(struct coiommu_instance *inst, u64 gfn, u64 npages,
 		       u8 flags, bool undo)
 {
-	u64 end = gfn + npages;
-	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
-	unsigned long last = (end - 1) / COIOMMU_CHUNK_PAGES;
-	struct coiommu_chunk *c;
-	unsigned int nr = 0;
+	struct coiommu_run run = { .gfn = gfn };
+	unsigned int i;
 
-	xa_for_each_range(&inst->index, ci, c, ci, last) {
-		u64 first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
-		u64 lim = min_t(u64, end, (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
-		u64 g;
+	if (undo) {
+		release_runs(inst, gfn, gfn + npages, COIOMMU_PS_NEW,
+			     COIOMMU_UNPIN_VMM);
+		return;
+	}
+	while (coiommu_next_run(inst, &run, gfn + npages)) {
+		for (i = 0; i < run.n; i++) {
+			u8 *st = &run.chunk->state[run.k + i];
 
-		for (g = first; g < lim; g++) {
-			u8 *st = &c->state[g % COIOMMU_CHUNK_PAGES];
-
-			if (!(*st & COIOMMU_PS_PINNED))
-				continue;
-			if (undo && (*st & COIOMMU_PS_NEW)) {
-				inst->rel_gfns[nr++] = g;
-				if (nr == COIOMMU_BATCH) {
-					coiommu_unpin_gfns(inst, inst->rel_gfns,
-							   nr, COIOMMU_UNPIN_VMM,
-							   COIOMMU_CTX_NORMAL);
-					nr = 0;
-					c = coiommu_chunk(inst, g);
-					if (!c)
-						break;
-				}
-				continue;
-			}
 			*st &= ~COIOMMU_PS_NEW;
-			if (undo)
-				continue;
 			if ((flags & COIOMMU_PS_HELD) &&
 			    !(*st & COIOMMU_PS_HELD))
-				inst->stats.nr_held++;
+				coiommu_stat_add(&inst->stats.held_pages, 1);
 			*st |= flags;
 		}
 	}
-	if (nr)
-		coiommu_unpin_gfns(inst, inst->rel_gfns, nr, COIOMMU_UNPIN_VMM,
-				   COIOMMU_CTX_NORMAL);
-}
-
-/* Pages from @gfn, at most @lim, that are (@pinned) or are not pinned. */
-static unsigned long run_of(struct coiommu_instance *inst, u64 gfn, u64 lim,
-			    bool pinned)
-{
-	struct coiommu_chunk *c = NULL;
-	unsigned long run;
-
-	for (run = 0; run < lim; run++) {
-		u64 g = gfn + run;
-		bool p;
-
-		if (!c || !(g % COIOMMU_CHUNK_PAGES))
-			c = coiommu_chunk(inst, g);
-		p = c && (c->state[g % COIOMMU_CHUNK_PAGES] &
-			  COIOMMU_PS_PINNED);
-		if (p != pinned)
-			break;
-	}
-	return run;
 }
 
 /**
@@ -476,28 +413,29 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 	long ret = 0;
 
 	lockdep_assert_held(&inst->lock);
-	if (list_empty(&inst->domains))
+	if (list_empty(&inst->devs.domains))
 		return -ENODEV;
 	if (!own && !mmget_not_zero(inst->mm))
 		return -ESRCH;
 
 	while (done < npages) {
 		struct coiommu_ram *ram = coiommu_find_ram(inst, gfn + done);
-		u64 lim = min(npages - done, ram->gfn + ram->npages -
-			      (gfn + done));
-		unsigned long run;
+		u64 lim = min3(npages - done, ram->gfn + ram->npages -
+			       (gfn + done), (u64)COIOMMU_BATCH);
+		struct coiommu_run run = { .gfn = gfn + done };
 
-		run = run_of(inst, gfn + done, lim, true);
-		if (run) {
-			done += run;
-			continue;
+		/* Up to the next pinned page; skip over pinned ones. */
+		if (coiommu_next_run(inst, &run, gfn + done + lim)) {
+			if (run.gfn == gfn + done) {
+				done += run.n;
+				continue;
+			}
+			lim = run.gfn - (gfn + done);
 		}
-		run = run_of(inst, gfn + done, min_t(u64, lim, COIOMMU_BATCH),
-			     false);
-		ret = pin_run(inst, ram, gfn + done, run);
+		ret = pin_run(inst, ram, gfn + done, lim);
 		if (ret)
 			break;
-		done += run;
+		done += lim;
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
 			break;
@@ -514,53 +452,49 @@ long coiommu_pin(struct coiommu_instance *inst, u64 gfn, u64 npages,
 static void unmap_below(struct coiommu_instance *inst,
 			struct coiommu_domain *dom, u64 upto)
 {
+	struct coiommu_run run = { .gfn = 0 };
 	struct iommu_iotlb_gather gather;
-	struct coiommu_chunk *c;
-	unsigned long ci;
-	unsigned int k;
+	unsigned int i;
 
 	iommu_iotlb_gather_init(&gather);
-	xa_for_each(&inst->index, ci, c) {
-		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
-			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
+	while (coiommu_next_run(inst, &run, upto)) {
+		const unsigned long *pfn = &run.chunk->pfn[run.k];
 
-			if (g >= upto)
-				goto out;
-			if (c->state[k] & COIOMMU_PS_PINNED)
-				unmap_ours(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]),
-					   &gather);
-		}
+		for (i = 0; i < run.n; i++)
+			unmap_ours(dom, gfn_iova(run.gfn + i), PFN_PHYS(pfn[i]),
+				   &gather);
 	}
-out:
 	iommu_iotlb_sync(dom->domain, &gather);
 }
 
 /*
  * Map every pinned page into @dom, a domain not yet on the instance's
- * list, from the record. All or nothing.
+ * list, from the record, a run of contiguous host pages at a time. All
+ * or nothing.
  */
 int coiommu_map_pinned(struct coiommu_instance *inst,
 		       struct coiommu_domain *dom)
 {
-	struct coiommu_chunk *c;
-	unsigned long ci;
-	unsigned int k;
+	struct coiommu_run run = { .gfn = 0 };
+	unsigned int i, n;
 	u64 g;
 	int ret;
 
 	lockdep_assert_held(&inst->lock);
-	xa_for_each(&inst->index, ci, c) {
-		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
-			g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
-			if (!(c->state[k] & COIOMMU_PS_PINNED))
-				continue;
-			ret = map_in(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]), 1);
+	while (coiommu_next_run(inst, &run, COIOMMU_GFN_END)) {
+		const unsigned long *pfn = &run.chunk->pfn[run.k];
+
+		for (i = 0; i < run.n; i += n) {
+			for (n = 1; i + n < run.n && pfn[i + n] == pfn[i] + n;)
+				n++;
+			g = run.gfn + i;
+			ret = map_in(dom, gfn_iova(g), PFN_PHYS(pfn[i]), n);
 			if (ret)
 				goto unwind;
 		}
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
-			g = (u64)(ci + 1) * COIOMMU_CHUNK_PAGES;
+			g = run.gfn + run.n;
 			goto unwind;
 		}
 		cond_resched();
@@ -582,7 +516,7 @@ static void leak_page(struct coiommu_instance *inst, u64 gfn)
 	struct iommu_iotlb_gather gather;
 	struct coiommu_domain *dom;
 
-	list_for_each_entry(dom, &inst->domains, node) {
+	list_for_each_entry(dom, &inst->devs.domains, node) {
 		iommu_iotlb_gather_init(&gather);
 		unmap_ours(dom, gfn_iova(gfn), PFN_PHYS(c->pfn[k]), &gather);
 		iommu_iotlb_sync(dom->domain, &gather);
@@ -590,7 +524,7 @@ static void leak_page(struct coiommu_instance *inst, u64 gfn)
 	report_mismatch(inst, gfn);
 	drop_state(inst, &c->state[k]);
 	coiommu_chunk_put(inst, gfn);
-	inst->stats.pinned--;
+	coiommu_stat_add(&inst->stats.pinned_pages, -1);
 	coiommu_account(inst, -1);
 }
 
@@ -603,42 +537,41 @@ static void leak_page(struct coiommu_instance *inst, u64 gfn)
 void coiommu_unmap_domain(struct coiommu_instance *inst,
 			  struct coiommu_domain *dom)
 {
+	struct coiommu_run run = { .gfn = 0 };
 	struct iommu_iotlb_gather gather;
-	struct coiommu_chunk *c;
-	unsigned long ci;
-	unsigned int k;
+	unsigned int i;
 	bool bad = false;
 
 	lockdep_assert_held(&inst->lock);
 	iommu_iotlb_gather_init(&gather);
-	xa_for_each(&inst->index, ci, c) {
-		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
-			u64 g = (u64)ci * COIOMMU_CHUNK_PAGES + k;
+	while (coiommu_next_run(inst, &run, COIOMMU_GFN_END)) {
+		for (i = 0; i < run.n; i++) {
+			u8 *st = &run.chunk->state[run.k + i];
 
-			if (!(c->state[k] & COIOMMU_PS_PINNED) ||
-			    unmap_ours(dom, gfn_iova(g), PFN_PHYS(c->pfn[k]),
+			if (unmap_ours(dom, gfn_iova(run.gfn + i),
+				       PFN_PHYS(run.chunk->pfn[run.k + i]),
 				       &gather))
 				continue;
 			/* NEW is free outside coiommu_pin(): a mark here. */
-			c->state[k] |= COIOMMU_PS_NEW;
+			*st |= COIOMMU_PS_NEW;
 			bad = true;
 		}
 		cond_resched();
 	}
 	iommu_iotlb_sync(dom->domain, &gather);
 
-	xa_for_each(&inst->index, ci, c) {
-		if (!bad)
+	run = (struct coiommu_run){ .gfn = 0 };
+	while (bad && coiommu_next_run(inst, &run, COIOMMU_GFN_END)) {
+		for (i = 0; i < run.n; i++) {
+			u8 *st = &run.chunk->state[run.k + i];
+
+			if (!(*st & COIOMMU_PS_NEW))
+				continue;
+			*st &= ~COIOMMU_PS_NEW;
+			/* May free the chunk: resume after this page. */
+			leak_page(inst, run.gfn + i);
+			run.n = i + 1;
 			break;
-		for (k = 0; k < COIOMMU_CHUNK_PAGES; k++) {
-			/* May free c: the last page we look at in it. */
-			if (c->state[k] & COIOMMU_PS_NEW) {
-				c->state[k] &= ~COIOMMU_PS_NEW;
-				leak_page(inst, (u64)ci * COIOMMU_CHUNK_PAGES + k);
-				c = coiommu_chunk(inst, (u64)ci * COIOMMU_CHUNK_PAGES);
-				if (!c)
-					break;
-			}
 		}
 	}
 }

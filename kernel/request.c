@@ -53,29 +53,30 @@ long coiommu_command(struct coiommu_instance *inst, void __user *arg)
 		 * and probed again): not walked again unless the VMM tells
 		 * us the guest wrote it anew.
 		 */
-		if (!inst->active && args.dtt_root == inst->stale_root &&
+		if (!inst->guest.active &&
+		    args.dtt_root == inst->guest.stale_root &&
 		    !(args.flags & COIOMMU_COMMAND_NEW_ROOT))
 			return -ESTALE;
-		inst->dtt_root = args.dtt_root;
-		inst->dtt_level = args.dtt_level;
-		inst->stale_root = 0;
-		inst->active = true;
+		inst->guest.dtt_root = args.dtt_root;
+		inst->guest.dtt_level = args.dtt_level;
+		inst->guest.stale_root = 0;
+		WRITE_ONCE(inst->guest.active, true);
 		coiommu_schedule_scan(inst);
 		return 0;
 	case COIOMMU_CMD_DEACTIVATE:
-		if (inst->active)
-			inst->stale_root = inst->dtt_root;
-		inst->active = false;
+		if (inst->guest.active)
+			inst->guest.stale_root = inst->guest.dtt_root;
+		WRITE_ONCE(inst->guest.active, false);
 		return 0;
 	case COIOMMU_CMD_PARK:
-		if (inst->parked == INT_MAX)
+		if (inst->guest.parked == INT_MAX)
 			return -EINVAL;
-		inst->parked++;
+		WRITE_ONCE(inst->guest.parked, inst->guest.parked + 1);
 		return 0;
 	case COIOMMU_CMD_UNPARK:
-		if (!inst->parked)
+		if (!inst->guest.parked)
 			return -EINVAL;
-		inst->parked--;
+		WRITE_ONCE(inst->guest.parked, inst->guest.parked - 1);
 		return 0;
 	default:
 		return -EINVAL;
@@ -103,7 +104,7 @@ static bool is_endpoint(struct coiommu_instance *inst, u16 bdf)
 {
 	struct coiommu_dev *d;
 
-	list_for_each_entry(d, &inst->devices, node)
+	list_for_each_entry(d, &inst->devs.list, node)
 		if (d->bdf == bdf)
 			return true;
 	return false;
@@ -161,6 +162,7 @@ static void find_leaves(struct coiommu_instance *inst, const u64 *gfns,
  */
 static int serve_batch(struct coiommu_instance *inst, u64 gpa)
 {
+	struct coiommu_scratch *sc = &inst->scratch;
 	struct coiommu_batch hdr;
 	unsigned int failed = 0;
 	u64 done, n;
@@ -179,14 +181,14 @@ static int serve_batch(struct coiommu_instance *inst, u64 gpa)
 			mutex_lock(&inst->lock);
 			if (fatal_signal_pending(current))
 				return -EINTR;
-			if (!inst->active || !is_endpoint(inst, hdr.bdf))
+			if (!inst->guest.active || !is_endpoint(inst, hdr.bdf))
 				return -ENODEV;
 		}
-		if (guest_read(inst, gpa + done * sizeof(u64), inst->req_gfns,
+		if (guest_read(inst, gpa + done * sizeof(u64), sc->req_gfns,
 			       n * sizeof(u64)))
 			return -EFAULT;
-		find_leaves(inst, inst->req_gfns, inst->req_leaf, n);
-		failed += pin_gfns(inst, inst->req_gfns, inst->req_leaf, n);
+		find_leaves(inst, sc->req_gfns, sc->req_leaf, n);
+		failed += pin_gfns(inst, sc->req_gfns, sc->req_leaf, n);
 	}
 	return failed ? -EFAULT : 0;
 }
@@ -215,7 +217,7 @@ static int serve_request(struct coiommu_instance *inst, u64 req)
 void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
 {
 	struct coiommu_instance *inst = bell->inst;
-	u64 *slot = &inst->slots[bell->vcpu];
+	u64 *slot = &inst->db.slots[bell->vcpu];
 	int ret = -ENODEV;
 	u64 req, ns;
 
@@ -225,7 +227,7 @@ void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
 		mutex_unlock(&inst->lock);
 		return;
 	}
-	if (inst->active && current->mm == inst->mm)
+	if (inst->guest.active && current->mm == inst->mm)
 		ret = serve_request(inst, req);
 
 	/* PINNED bits (atomic RMWs) before the completion. */
@@ -233,7 +235,7 @@ void coiommu_serve(struct coiommu_bell *bell, enum coiommu_path path)
 	WRITE_ONCE(*slot, 0);
 
 	ns = ktime_get_ns() - READ_ONCE(bell->rung_ns);
-	inst->stats.lat_hist[min_t(unsigned int,
+	inst->stats.latency_hist[min_t(unsigned int,
 				   ns < NSEC_PER_USEC ? 0 : ilog2(ns / NSEC_PER_USEC) + 1,
 				   COIOMMU_LAT_BUCKETS - 1)]++;
 	trace_coiommu_request(inst->id, bell->vcpu, req, ret, ns);

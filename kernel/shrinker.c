@@ -20,14 +20,14 @@ static DEFINE_MUTEX(coiommu_instances_lock);	/* protects that list */
 void coiommu_instance_list_add(struct coiommu_instance *inst)
 {
 	mutex_lock(&coiommu_instances_lock);
-	list_add_tail(&inst->node, &coiommu_instances);
+	list_add_tail(&inst->reclaim.node, &coiommu_instances);
 	mutex_unlock(&coiommu_instances_lock);
 }
 
 void coiommu_instance_list_del(struct coiommu_instance *inst)
 {
 	mutex_lock(&coiommu_instances_lock);
-	list_del(&inst->node);
+	list_del(&inst->reclaim.node);
 	mutex_unlock(&coiommu_instances_lock);
 }
 
@@ -46,13 +46,13 @@ static unsigned long coiommu_shrink_count(struct shrinker *s,
 
 	if (!mutex_trylock(&coiommu_instances_lock))
 		return 0;
-	list_for_each_entry(inst, &coiommu_instances, node) {
-		u64 pinned = READ_ONCE(inst->stats.pinned);
-		u64 kept = READ_ONCE(inst->stats.nr_held) +
-			   READ_ONCE(inst->stats.nr_old);
+	list_for_each_entry(inst, &coiommu_instances, reclaim.node) {
+		u64 pinned = READ_ONCE(inst->stats.pinned_pages);
+		u64 kept = READ_ONCE(inst->stats.held_pages) +
+			   READ_ONCE(inst->stats.old_pages);
 
-		if (READ_ONCE(inst->active) && !READ_ONCE(inst->parked) &&
-		    pinned > kept)
+		if (READ_ONCE(inst->guest.active) &&
+		    !READ_ONCE(inst->guest.parked) && pinned > kept)
 			n += pinned - kept;
 	}
 	mutex_unlock(&coiommu_instances_lock);
@@ -61,8 +61,8 @@ static unsigned long coiommu_shrink_count(struct shrinker *s,
 
 /*
  * In reclaim we only judge, unmap and collect: the pages go to each
- * instance's release_work, which unpins (folio locks), dirties and
- * uncharges (mmap_lock) them outside reclaim.
+ * instance's release work (reclaim.work), which unpins (folio locks),
+ * dirties and uncharges (mmap_lock) them outside reclaim.
  */
 static unsigned long coiommu_shrink_scan(struct shrinker *s,
 					 struct shrink_control *sc)
@@ -79,14 +79,15 @@ static unsigned long coiommu_shrink_scan(struct shrinker *s,
 	    !(sc->gfp_mask & __GFP_DIRECT_RECLAIM) ||
 	    !mutex_trylock(&coiommu_instances_lock))
 		return SHRINK_STOP;
-	list_for_each_entry(inst, &coiommu_instances, node) {
+	list_for_each_entry(inst, &coiommu_instances, reclaim.node) {
 		unsigned long n;
 
 		if (!mutex_trylock(&inst->lock))
 			continue;
-		n = coiommu_scan_pass(inst, sc->nr_to_scan, COIOMMU_CTX_RECLAIM);
-		if (inst->nr_reclaimed)
-			queue_work(system_unbound_wq, &inst->release_work);
+		n = coiommu_scan_pass(inst, sc->nr_to_scan,
+				      COIOMMU_CTX_RECLAIM);
+		if (inst->reclaim.nr)
+			queue_work(system_unbound_wq, &inst->reclaim.work);
 		mutex_unlock(&inst->lock);
 		freed += n;
 	}

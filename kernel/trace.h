@@ -74,22 +74,23 @@ TRACE_EVENT(coiommu_pin,
 		      __entry->ret)
 );
 
+/* @cause: coiommu_cause_names[], the names the counters use too */
 TRACE_EVENT(coiommu_unpin,
-	    TP_PROTO(u64 inst, u64 gfn, unsigned long npages, int cause),
+	    TP_PROTO(u64 inst, u64 gfn, unsigned long npages,
+		     const char *cause),
 	    TP_ARGS(inst, gfn, npages, cause),
 	    TP_STRUCT__entry(__field(u64, inst)
 			     __field(u64, gfn)
 			     __field(unsigned long, npages)
-			     __field(int, cause)),
+			     __array(char, cause, 12)),
 	    TP_fast_assign(__entry->inst = inst;
 			   __entry->gfn = gfn;
 			   __entry->npages = npages;
-			   __entry->cause = cause;),
+			   strscpy(__entry->cause, cause,
+				   sizeof(__entry->cause));),
 	    TP_printk("instance=%llu gfn=%#llx npages=%lu cause=%s",
 		      __entry->inst, __entry->gfn, __entry->npages,
-		      __print_symbolic(__entry->cause, { 0, "vmm" },
-				       { 1, "lazy" }, { 2, "shrinker" },
-				       { 3, "forced" }, { 4, "close" }))
+		      __entry->cause)
 );
 
 TRACE_EVENT(coiommu_scan,

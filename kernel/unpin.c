@@ -61,9 +61,9 @@ static void age_page(struct coiommu_instance *inst, u8 *st)
 
 	if (*st & COIOMMU_PS_OLD)
 		return;
-	if (age >= inst->old_every) {
+	if (age >= inst->unpinner.old_every) {
 		*st = (*st & ~COIOMMU_PS_AGE) | COIOMMU_PS_OLD;
-		inst->stats.nr_old++;
+		coiommu_stat_add(&inst->stats.old_pages, 1);
 	} else {
 		*st = (*st & ~COIOMMU_PS_AGE) | age;
 	}
@@ -72,20 +72,20 @@ static void age_page(struct coiommu_instance *inst, u8 *st)
 /* The old generation is looked at in every old_every-th sweep. */
 static bool old_gen_turn(struct coiommu_instance *inst)
 {
-	return !(inst->sweeps % inst->old_every);
+	return !(inst->unpinner.sweeps % inst->unpinner.old_every);
 }
 
-/* The shrinker has no room left to hand pages over to release_work. */
+/* The shrinker has no room left to hand pages over to reclaim.work. */
 static bool reclaim_full(struct coiommu_instance *inst, enum coiommu_ctx ctx)
 {
 	return ctx == COIOMMU_CTX_RECLAIM &&
-	       inst->nr_reclaimed >= COIOMMU_BATCH;
+	       inst->reclaim.nr >= COIOMMU_BATCH;
 }
 
 static bool scan_allowed(struct coiommu_instance *inst)
 {
-	return inst->active && !inst->parked &&
-	       inst->stats.pinned > inst->stats.nr_held;
+	return inst->guest.active && !inst->guest.parked &&
+	       inst->stats.pinned_pages > inst->stats.held_pages;
 }
 
 /*
@@ -110,8 +110,8 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 	};
 	enum coiommu_cause cause = reclaim ? COIOMMU_UNPIN_SHRINKER :
 					     COIOMMU_UNPIN_LAZY;
-	unsigned long ci = inst->scan_gfn / COIOMMU_CHUNK_PAGES;
-	unsigned int off = inst->scan_gfn % COIOMMU_CHUNK_PAGES;
+	unsigned long ci = inst->unpinner.cursor / COIOMMU_CHUNK_PAGES;
+	unsigned int off = inst->unpinner.cursor % COIOMMU_CHUNK_PAGES;
 	unsigned int nr = 0;
 	unsigned long looked = 0;
 	bool more = true;
@@ -130,16 +130,17 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 		struct coiommu_chunk *chunk;
 		unsigned long found = ci;
 
-		if (inst->sweeps >= end_sweep || xa_empty(&inst->index)) {
+		if (inst->unpinner.sweeps >= end_sweep ||
+		    xa_empty(&inst->idx.xa)) {
 			more = false;
 			break;
 		}
-		chunk = xa_find(&inst->index, &found, ULONG_MAX, XA_PRESENT);
+		chunk = xa_find(&inst->idx.xa, &found, ULONG_MAX, XA_PRESENT);
 		if (!chunk) {
 			/* Past the last pinned page: a sweep is complete. */
 			ci = 0;
 			off = 0;
-			inst->sweeps++;
+			inst->unpinner.sweeps++;
 			old_turn = reclaim || old_gen_turn(inst);
 			continue;
 		}
@@ -174,7 +175,7 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 			(*scanned)++;
 			switch (coiommu_dtt_judge(&c, gfn, false)) {
 			case COIOMMU_RELEASE:
-				inst->req_gfns[nr++] = gfn;
+				inst->scratch.req_gfns[nr++] = gfn;
 				break;
 			case COIOMMU_BUSY:
 				age_page(inst, st);
@@ -189,13 +190,13 @@ static bool scan_step(struct coiommu_instance *inst, enum coiommu_ctx ctx,
 		}
 	}
 out:
-	inst->scan_gfn = (u64)ci * COIOMMU_CHUNK_PAGES + off;
+	inst->unpinner.cursor = (u64)ci * COIOMMU_CHUNK_PAGES + off;
 	coiommu_dtt_cursor_put(&c);
 	mmap_read_unlock(inst->mm);
 
 	if (nr)
-		*released += coiommu_unpin_gfns(inst, inst->req_gfns, nr, cause,
-						ctx);
+		*released += coiommu_unpin_gfns(inst, inst->scratch.req_gfns,
+						nr, cause, ctx);
 	return more && !reclaim_full(inst, ctx);
 }
 
@@ -203,7 +204,7 @@ out:
  * A pass over at most @budget pinned pages, and at most one sweep. The
  * instance is locked; outside reclaim the lock is dropped between steps
  * so that vCPUs are not held up. From reclaim, the pages it releases
- * wait in inst->reclaimed for coiommu_release_reclaimed().
+ * wait in inst->reclaim.pages for coiommu_release_reclaimed().
  */
 unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
 				unsigned long budget, enum coiommu_ctx ctx)
@@ -211,7 +212,7 @@ unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
 	bool reclaim = ctx == COIOMMU_CTX_RECLAIM;
 	unsigned long scanned = 0, released = 0;
 	/* A pass ends where a sweep does, so sweeps are whole. */
-	u64 end_sweep = inst->sweeps + 1;
+	u64 end_sweep = inst->unpinner.sweeps + 1;
 	bool old_turn = old_gen_turn(inst);
 	u64 start = ktime_get_ns();
 
@@ -219,7 +220,7 @@ unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
 	    !mmget_not_zero(inst->mm))
 		return 0;
 	while (scan_step(inst, ctx, budget, &scanned, &released, end_sweep,
-			 reclaim ? COIOMMU_BATCH - inst->nr_reclaimed :
+			 reclaim ? COIOMMU_BATCH - inst->reclaim.nr :
 				   COIOMMU_BATCH)) {
 		if (reclaim)
 			continue;
@@ -238,32 +239,34 @@ unsigned long coiommu_scan_pass(struct coiommu_instance *inst,
 	if (reclaim && !scanned)
 		return released;
 	inst->stats.scans++;
-	inst->stats.scanned += scanned;
+	inst->stats.scanned_pages += scanned;
 	inst->stats.scan_ns += ktime_get_ns() - start;
-	trace_coiommu_scan(inst->id, scanned, released, inst->sweeps, old_turn);
+	trace_coiommu_scan(inst->id, scanned, released, inst->unpinner.sweeps,
+			   old_turn);
 	return released;
 }
 
 void coiommu_schedule_scan(struct coiommu_instance *inst)
 {
-	if (inst->active && inst->period_ms)
-		mod_delayed_work(system_unbound_wq, &inst->scan_work,
-				 msecs_to_jiffies(inst->period_ms));
+	if (inst->guest.active && inst->unpinner.period_ms)
+		mod_delayed_work(system_unbound_wq, &inst->unpinner.work,
+				 msecs_to_jiffies(inst->unpinner.period_ms));
 }
 
 void coiommu_scan_work(struct work_struct *work)
 {
 	struct coiommu_instance *inst =
 		container_of(to_delayed_work(work), struct coiommu_instance,
-			     scan_work);
+			     unpinner.work);
+	struct coiommu_unpinner *u = &inst->unpinner;
 
 	mutex_lock(&inst->lock);
 	/* Turned off (period 0) since this pass was queued: no pass. */
-	if (inst->period_ms) {
-		coiommu_scan_pass(inst, inst->pass_pages, COIOMMU_CTX_NORMAL);
-		if (inst->active)
-			queue_delayed_work(system_unbound_wq, &inst->scan_work,
-					   msecs_to_jiffies(inst->period_ms));
+	if (u->period_ms) {
+		coiommu_scan_pass(inst, u->pass_pages, COIOMMU_CTX_NORMAL);
+		if (inst->guest.active)
+			queue_delayed_work(system_unbound_wq, &u->work,
+					   msecs_to_jiffies(u->period_ms));
 	}
 	mutex_unlock(&inst->lock);
 }
@@ -275,16 +278,17 @@ void coiommu_scan_work(struct work_struct *work)
 void coiommu_release_reclaimed(struct coiommu_instance *inst)
 {
 	lockdep_assert_held(&inst->lock);
-	unpin_user_pages_dirty_lock(inst->reclaimed, inst->nr_reclaimed, true);
-	inst->nr_reclaimed = 0;
-	coiommu_account(inst, -(long)inst->reclaim_uncharge);
-	inst->reclaim_uncharge = 0;
+	unpin_user_pages_dirty_lock(inst->reclaim.pages, inst->reclaim.nr,
+				    true);
+	inst->reclaim.nr = 0;
+	coiommu_account(inst, -(long)inst->reclaim.uncharge);
+	inst->reclaim.uncharge = 0;
 }
 
 static void coiommu_release_work(struct work_struct *work)
 {
 	struct coiommu_instance *inst =
-		container_of(work, struct coiommu_instance, release_work);
+		container_of(work, struct coiommu_instance, reclaim.work);
 
 	mutex_lock(&inst->lock);
 	coiommu_release_reclaimed(inst);
@@ -293,12 +297,12 @@ static void coiommu_release_work(struct work_struct *work)
 
 void coiommu_unpin_init(struct coiommu_instance *inst)
 {
-	INIT_DELAYED_WORK(&inst->scan_work, coiommu_scan_work);
-	INIT_WORK(&inst->release_work, coiommu_release_work);
-	inst->period_ms = READ_ONCE(unpin_period_ms);
-	inst->old_every = clamp_val(READ_ONCE(unpin_old_every), 1,
-				    COIOMMU_MAX_OLD_EVERY);
-	inst->pass_pages = max(READ_ONCE(unpin_pass_pages), 1U);
+	INIT_DELAYED_WORK(&inst->unpinner.work, coiommu_scan_work);
+	INIT_WORK(&inst->reclaim.work, coiommu_release_work);
+	inst->unpinner.period_ms = READ_ONCE(unpin_period_ms);
+	inst->unpinner.old_every = clamp_val(READ_ONCE(unpin_old_every), 1,
+					     COIOMMU_MAX_OLD_EVERY);
+	inst->unpinner.pass_pages = max(READ_ONCE(unpin_pass_pages), 1U);
 }
 
 int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
@@ -314,21 +318,21 @@ int coiommu_unpin_policy(struct coiommu_instance *inst, unsigned int cmd,
 		return -EINVAL;
 	if (cmd == COIOMMU_GET_UNPIN_POLICY) {
 		p.argsz = sizeof(p);
-		p.period_ms = inst->period_ms;
-		p.old_every = inst->old_every;
-		p.pass_pages = inst->pass_pages;
+		p.period_ms = inst->unpinner.period_ms;
+		p.old_every = inst->unpinner.old_every;
+		p.pass_pages = inst->unpinner.pass_pages;
 		return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
 	}
 	if (!p.old_every || p.old_every > COIOMMU_MAX_OLD_EVERY ||
 	    !p.pass_pages)
 		return -EINVAL;
-	inst->period_ms = p.period_ms;
-	inst->old_every = p.old_every;
-	inst->pass_pages = p.pass_pages;
+	inst->unpinner.period_ms = p.period_ms;
+	inst->unpinner.old_every = p.old_every;
+	inst->unpinner.pass_pages = p.pass_pages;
 	if (p.period_ms)
 		coiommu_schedule_scan(inst);
 	else
-		cancel_delayed_work(&inst->scan_work);	/* or it sees 0 */
+		cancel_delayed_work(&inst->unpinner.work); /* or it sees 0 */
 	return 0;
 }
 
@@ -363,68 +367,57 @@ static long unpin_range(struct coiommu_instance *inst, u64 gfn, u64 npages,
 			bool force, enum coiommu_cause cause,
 			unsigned long __user *busy, u64 *nr_busy)
 {
-	bool have_mm = inst->active && mmget_not_zero(inst->mm);
-	unsigned long ci = gfn / COIOMMU_CHUNK_PAGES;
-	unsigned long last = (gfn + npages - 1) / COIOMMU_CHUNK_PAGES;
+	bool have_mm = inst->guest.active && mmget_not_zero(inst->mm);
 	struct coiommu_dtt_cursor c = { .inst = inst };
+	struct coiommu_run run = { .gfn = gfn };
+	u64 *gfns = inst->scratch.rel_gfns;
 	long released = 0;
-	unsigned int nr = 0;
+	unsigned int i, nr = 0;
 
 	*nr_busy = 0;
-	for (;;) {
-		struct coiommu_chunk *chunk;
-		u64 g, first, lim, busy_mask = 0;
+	while (coiommu_next_run(inst, &run, gfn + npages)) {
+		u64 busy_mask = 0;
 
-		chunk = xa_find(&inst->index, &ci, last, XA_PRESENT);
-		if (!chunk)
-			break;
-		first = max_t(u64, gfn, (u64)ci * COIOMMU_CHUNK_PAGES);
-		lim = min_t(u64, gfn + npages,
-			    (u64)(ci + 1) * COIOMMU_CHUNK_PAGES);
 		if (have_mm)
 			mmap_read_lock(inst->mm);
-		for (g = first; g < lim; g++) {
-			u8 *st = &chunk->state[g % COIOMMU_CHUNK_PAGES];
+		for (i = 0; i < run.n; i++) {
+			u8 *st = &run.chunk->state[run.k + i];
 			enum coiommu_verdict v = COIOMMU_RELEASE;
 
-			if (!(*st & COIOMMU_PS_PINNED))
-				continue;
 			if (*st & COIOMMU_PS_HELD) {
 				*st &= ~COIOMMU_PS_HELD;
-				inst->stats.nr_held--;
+				coiommu_stat_add(&inst->stats.held_pages, -1);
 			}
 			/* Parked: the guest may be freeing DTT pages. */
-			if (inst->active)
-				v = have_mm && !inst->parked ?
-				    coiommu_dtt_judge(&c, g, force) : COIOMMU_BUSY;
+			if (inst->guest.active)
+				v = have_mm && !inst->guest.parked ?
+				    coiommu_dtt_judge(&c, run.gfn + i, force) :
+				    COIOMMU_BUSY;
 			if (v == COIOMMU_RELEASE) {
-				inst->rel_gfns[nr++] = g;
+				gfns[nr++] = run.gfn + i;
 				continue;
 			}
 			if (!force)
 				continue;
 			(*nr_busy)++;
-			busy_mask |= BIT_ULL(g - first);
+			busy_mask |= BIT_ULL(i);
 		}
 		coiommu_dtt_cursor_put(&c);
 		if (have_mm)
 			mmap_read_unlock(inst->mm);
-		if (busy && busy_mask && set_busy_bits(busy, first - gfn,
+		if (busy && busy_mask && set_busy_bits(busy, run.gfn - gfn,
 						       busy_mask))
 			busy = NULL;	/* checked writable before */
-		/* A chunk is 64 pages: room for one more before the batch. */
+		/* A run is 64 pages at most: room for one more. */
 		if (nr > COIOMMU_BATCH - COIOMMU_CHUNK_PAGES) {
-			released += coiommu_unpin_gfns(inst, inst->rel_gfns, nr,
-						       cause, COIOMMU_CTX_NORMAL);
+			released += coiommu_unpin_gfns(inst, gfns, nr, cause,
+						       COIOMMU_CTX_NORMAL);
 			nr = 0;
 		}
-		if (ci == last)
-			break;
-		ci++;
 		cond_resched();
 	}
 	if (nr)
-		released += coiommu_unpin_gfns(inst, inst->rel_gfns, nr, cause,
+		released += coiommu_unpin_gfns(inst, gfns, nr, cause,
 					       COIOMMU_CTX_NORMAL);
 	if (have_mm)
 		mmput(inst->mm);

@@ -39,29 +39,10 @@
 #define HOSTILE_BYTES	(256ULL << 20)
 #define SINGLE_GFN	(FIRST_GFN + NPAGES - 1)
 
-FIXTURE(ab) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-	unsigned int pool_used;
-};
+CTG_FIXTURE(ab, .nr_vcpus = 2, .ram_size = RAM_SIZE, .dtt_cover = 4ULL << 20);
 
-FIXTURE_SETUP(ab)
-{
-	struct ctg_cfg cfg = {
-		.nr_vcpus = 2,
-		.ram_size = RAM_SIZE,
-		.dtt_cover = 4ULL << 20,
-	};
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(ab)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+/* Tables taken from the pool (each test runs in a process of its own). */
+static unsigned int pool_used;
 
 /* Upper tables down to @gfn's leaf, from the pool. */
 static int cover(FIXTURE_DATA(ab) *self, uint64_t gfn)
@@ -77,9 +58,9 @@ static int cover(FIXTURE_DATA(ab) *self, uint64_t gfn)
 			return -1;
 		if (*e & CTG_DTT_PRESENT)
 			continue;
-		if (self->pool_used >= POOL_PAGES)
+		if (pool_used >= POOL_PAGES)
 			return -1;
-		gpa = POOL_GPA + self->pool_used++ * CT_PAGE;
+		gpa = POOL_GPA + pool_used++ * CT_PAGE;
 		memset(ctg_hva(t, gpa), 0, CT_PAGE);
 		*e = gpa | CTG_DTT_PRESENT;
 	}
@@ -128,7 +109,7 @@ TEST_F_TIMEOUT(ab, abi_batch_large, 600)
 	for (i = 0; i < NPAGES; i++)
 		list[2 + i] = FIRST_GFN + i;
 
-	TH_LOG("DTT and list ready (%u tables from the pool)", self->pool_used);
+	TH_LOG("DTT and list ready (%u tables from the pool)", pool_used);
 	/* ---- big: one batch of 512 MiB ---- */
 	ASSERT_EQ(0, ct_pins_read(&a));
 	ASSERT_EQ(0, ctg_ring(t, 0, CTG_REQ_BATCH | LIST_GPA, &after));

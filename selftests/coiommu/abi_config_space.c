@@ -21,26 +21,7 @@
 #include "ct_fixture.h"
 #include "ct_vmm.h"
 
-FIXTURE(vmm) {
-	struct ct_env env;
-	char bdf[32];
-};
-
-FIXTURE_SETUP(vmm)
-{
-	char list[4][32];
-
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_LE(1, ct_edu_list(list, 4));
-	strcpy(self->bdf, list[0]);
-	ASSERT_EQ(0, ct_edu_bind_vfio(self->bdf));
-}
-
-FIXTURE_TEARDOWN(vmm)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
+CT_VMM_FIXTURE(vmm);
 
 static int count(const char *out, const char *s)
 {

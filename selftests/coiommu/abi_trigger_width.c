@@ -149,24 +149,7 @@ static int ring(struct ctg *t, struct coiommu_regs *regs, unsigned int vcpu,
 	return 0;
 }
 
-FIXTURE(tw) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(tw)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 2, .guest_code = guest_code };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(tw)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(tw, .nr_vcpus = 2, .guest_code = guest_code);
 
 TEST_F_TIMEOUT(tw, trigger_width, 180)
 {
@@ -254,26 +237,7 @@ TEST_F_TIMEOUT(tw, trigger_width, 180)
 	ASSERT_EQ(0, ctg_run(t, 1, CTG_OP_EXIT, 0, 0, 0, 0));
 }
 
-FIXTURE(vmm) {
-	struct ct_env env;
-	char bdf[32];
-};
-
-FIXTURE_SETUP(vmm)
-{
-	char list[4][32];
-
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
-	ASSERT_LE(1, ct_edu_list(list, 4));
-	strcpy(self->bdf, list[0]);
-	ASSERT_EQ(0, ct_edu_bind_vfio(self->bdf));
-}
-
-FIXTURE_TEARDOWN(vmm)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
+CT_VMM_FIXTURE(vmm);
 
 static bool has(const char *out, const char *s)
 {

@@ -29,7 +29,7 @@
 
 #include <linux/vfio.h>
 
-#include "ct_fixture.h"
+#include "ctv_fixture.h"
 
 #define NP	16
 #define R0	0x100000UL		/* arena pages 0..15 */
@@ -47,11 +47,7 @@
 #define LEN	CT_EDU_DMA_MAX
 
 FIXTURE(co) {
-	struct ct_env env;
-	struct ct_edu a, b;
-	struct ct_kmsg kmsg;
-	struct ct_ram g;
-	int fd;
+	struct ctv v;
 	uint8_t buf[LEN];	/* what edu A's buffer holds */
 	uint32_t seed;
 	/* what a refused call must leave as it was */
@@ -62,14 +58,14 @@ FIXTURE(co) {
 
 static uint64_t alt_vaddr(FIXTURE_DATA(co) *self, unsigned int page)
 {
-	return (uintptr_t)(self->g.arena + (ALT_PG + page) * PG);
+	return (uintptr_t)(self->v.g.arena + (ALT_PG + page) * PG);
 }
 
 /* The "other" map: R0 backed by ALT pages 0..15, R1, OUT by ALT 16. */
 static unsigned int alt_map(FIXTURE_DATA(co) *self, struct coiommu_region *r)
 {
 	r[0] = (struct coiommu_region){ R0, NP * PG, alt_vaddr(self, 0), 0 };
-	r[1] = self->g.r[1];
+	r[1] = self->v.g.r[1];
 	r[2] = (struct coiommu_region){ OUT, PG, alt_vaddr(self, NP), 0 };
 	return 3;
 }
@@ -134,14 +130,14 @@ static int range_ex(int fd, unsigned long cmd, uint64_t gpa, uint64_t size,
 /* Fresh contents for arena page @pg, unlike anything a buffer holds. */
 static void refresh(FIXTURE_DATA(co) *self, unsigned int pg)
 {
-	ct_fill(self->g.arena + pg * PG, PG, ++self->seed);
-	memcpy(self->g.shadow + pg * PG, self->g.arena + pg * PG, PG);
+	ct_fill(self->v.g.arena + pg * PG, PG, ++self->seed);
+	memcpy(self->v.g.shadow + pg * PG, self->v.g.arena + pg * PG, PG);
 }
 
 /* DMA by @e to @gpa (backed by arena page @pg) must not land. */
 #define BLOCKED_AT(e, gpa, pg, len) do {				\
 	refresh(self, pg);						\
-	CT_DMA_BLOCKED(&self->g, e, &self->kmsg, gpa, len);		\
+	CT_DMA_BLOCKED(&self->v.g, e, &self->v.kmsg, gpa, len);		\
 } while (0)
 
 /*
@@ -161,10 +157,10 @@ static void lands_at(struct __test_metadata *_metadata, int line,
 		len = LEN;
 	refresh(self, pg);
 	ASSERT_EQ(0, ct_edu_dma(e, gpa, 0, len, true));
-	memcpy(self->g.shadow + off, buf, len);
+	memcpy(self->v.g.shadow + off, buf, len);
 	snprintf(what, sizeof(what), "DMA by %s to 0x%llx (arena page %u)",
 		 e->bdf, (unsigned long long)gpa, pg);
-	ct_ram_check(_metadata, line, &self->g, what);
+	ct_ram_check(_metadata, line, &self->v.g, what);
 }
 
 #define LANDS_AT(e, buf, gpa, pg) \
@@ -172,7 +168,7 @@ static void lands_at(struct __test_metadata *_metadata, int line,
 
 static void snap(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_co_stats(self->fd, &self->st));
+	ASSERT_EQ(0, coiommu_get_stats(self->v.fd, &self->st));
 }
 
 /*
@@ -184,7 +180,7 @@ static void unchanged(struct __test_metadata *_metadata, int line,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(self->fd, &st)) {
+	ASSERT_EQ(0, coiommu_get_stats(self->v.fd, &st)) {
 		TH_LOG("line %d: after %s", line, what);
 	}
 	EXPECT_EQ(self->st.pinned_pages, st.pinned_pages) {
@@ -196,21 +192,21 @@ static void unchanged(struct __test_metadata *_metadata, int line,
 	EXPECT_EQ(self->st.nr_domains, st.nr_domains) {
 		TH_LOG("line %d: %s changed nr_domains", line, what);
 	}
-	EXPECT_EQ(self->st.pinned_pages, ct_pins_outstanding(&self->env.base)) {
+	EXPECT_EQ(self->st.pinned_pages, ct_pins_outstanding(&self->v.env.base)) {
 		TH_LOG("line %d: %s changed the FOLL_PIN count", line, what);
 	}
 	if (self->g_pinned)
-		lands_at(_metadata, line, self, &self->a, self->buf, G, G_PG);
+		lands_at(_metadata, line, self, &self->v.a, self->buf, G, G_PG);
 	if (self->probe) {
-		ASSERT_EQ(0, ct_co_pin(self->fd, PROBE, PG)) {
+		ASSERT_EQ(0, coiommu_pin_range(self->v.fd, PROBE, PG)) {
 			TH_LOG("line %d: after %s, the old map lost 0x%lx",
 			       line, what, PROBE);
 		}
-		lands_at(_metadata, line, self, &self->a, self->buf, PROBE,
+		lands_at(_metadata, line, self, &self->v.a, self->buf, PROBE,
 			 PROBE_PG);
-		ASSERT_EQ(0, ct_co_unpin(self->fd, PROBE, PG));
+		ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, PROBE, PG));
 	}
-	EXPECT_EQ(-ERANGE, ct_co_pin(self->fd, OUT, PG)) {
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(self->v.fd, OUT, PG)) {
 		TH_LOG("line %d: after %s, 0x%lx became guest RAM", line,
 		       what, OUT);
 	}
@@ -227,31 +223,19 @@ static void unchanged(struct __test_metadata *_metadata, int line,
 
 FIXTURE_SETUP(co)
 {
-	char bdf[4][32];
+	const struct ctv_cfg cfg = {
+		.open_edu = 2, .add_a = true, .arena = ARENA,
+		.ram = { { R0, 0, NP * PG }, { R1, G_PG * PG, NP * PG } },
+		.seed = 0xbad,
+	};
 
-	self->fd = -1;
-	self->kmsg.fd = -1;
 	self->seed = getpid() << 16;
-	self->a.device = self->a.group = self->a.container = -1;
-	self->b.device = self->b.group = self->b.container = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_LE(2, ct_edu_list(bdf, 4));
-	ASSERT_EQ(0, ct_edu_open(&self->a, bdf[0], -1));
-	ASSERT_EQ(0, ct_edu_open(&self->b, bdf[1], -1));
-	ASSERT_EQ(0, ct_ram_init(&self->g, ARENA));
-	ASSERT_EQ(0, ct_ram_add(&self->g, R0, 0, NP * PG));
-	ASSERT_EQ(0, ct_ram_add(&self->g, R1, G_PG * PG, NP * PG));
-	ct_ram_fill(&self->g, 0xbad);
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, &self->a));
+	ctv_setup(_metadata, &self->v, &cfg);
 
 	/* edu A's buffer gets known contents. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, PROBE, PG));
-	CT_EDU_LOAD(&self->g, &self->a, PROBE, self->buf, LEN);
-	ASSERT_EQ(0, ct_co_unpin(self->fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, PROBE, PG));
+	CT_EDU_LOAD(&self->v.g, &self->v.a, PROBE, self->buf, LEN);
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, PROBE, PG));
 	snap(_metadata, self);
 	ASSERT_EQ(0, self->st.pinned_pages);
 	ASSERT_EQ(1, self->st.nr_devices);
@@ -259,18 +243,12 @@ FIXTURE_SETUP(co)
 
 FIXTURE_TEARDOWN(co)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	ct_kmsg_close(&self->kmsg);
-	ct_edu_close(&self->b);
-	ct_edu_close(&self->a);
-	ct_ram_free(&self->g);
-	ct_env_teardown(_metadata, &self->env);
+	ctv_teardown(_metadata, &self->v);
 }
 
 static void pin_g(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_co_pin(self->fd, G, PG));
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, G, PG));
 	self->g_pinned = true;
 	snap(_metadata, self);
 	ASSERT_EQ(1, self->st.pinned_pages);
@@ -278,7 +256,7 @@ static void pin_g(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 
 static void unpin_g(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_co_unpin(self->fd, G, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, G, PG));
 	self->g_pinned = false;
 	snap(_metadata, self);
 	ASSERT_EQ(0, self->st.pinned_pages);
@@ -293,7 +271,7 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 	struct coiommu_region alt[3], bad[3];
 	struct coiommu_device dev;
 	struct coiommu_stats st, big[2];
-	int fd = self->fd, bdf_b = ct_bdf_parse(self->b.bdf);
+	int fd = self->v.fd, bdf_b = ct_bdf_parse(self->v.b.bdf);
 	int i;
 
 	/* COIOMMU_SET_MEMORY_MAP, nothing pinned: probe the old map. */
@@ -316,20 +294,20 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 
 	/* A zero tail is accepted, and the new map is in force. */
 	EXPECT_EQ(0, set_map_ex(fd, alt, 3, 0, 0, -1, 16, 0));
-	ASSERT_EQ(0, ct_co_pin(fd, PROBE, PG));
-	ASSERT_EQ(0, ct_co_pin(fd, OUT, PG));
-	LANDS_AT(&self->a, self->buf, PROBE, ALT_PG + PROBE_PG);
-	LANDS_AT(&self->a, self->buf, OUT + 0x10, ALT_PG + NP);
-	ASSERT_EQ(0, ct_co_unpin(fd, R0, NP * PG));
-	ASSERT_EQ(0, ct_co_unpin(fd, OUT, PG));
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
+	ASSERT_EQ(0, coiommu_pin_range(fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, OUT, PG));
+	LANDS_AT(&self->v.a, self->buf, PROBE, ALT_PG + PROBE_PG);
+	LANDS_AT(&self->v.a, self->buf, OUT + 0x10, ALT_PG + NP);
+	ASSERT_EQ(0, coiommu_unpin_range(fd, R0, NP * PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, OUT, PG));
+	ASSERT_EQ(0, ct_ram_set_map(&self->v.g, fd));
 	snap(_metadata, self);
 	self->probe = false;
 
 	/* COIOMMU_ADD_DEVICE of B. */
 	memset(&dev, 0, sizeof(dev));
-	dev.device_fd = self->b.device;
-	dev.group_fd = self->b.group;
+	dev.device_fd = self->v.b.device;
+	dev.group_fd = self->v.b.group;
 	dev.bdf = bdf_b;
 	REFUSED(EINVAL, xioctl(fd, COIOMMU_ADD_DEVICE, &dev, sizeof(dev),
 			       0, 0, 0));
@@ -352,7 +330,7 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 			      -1, 8, 1));
 	EXPECT_EQ(0, xioctl(fd, COIOMMU_ADD_DEVICE, &dev, sizeof(dev),
 			    -1, 8, 0));
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(2, st.nr_devices);
 	EXPECT_EQ(2, st.nr_domains);
 	snap(_metadata, self);
@@ -365,18 +343,18 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 	REFUSED(EINVAL, range_ex(fd, COIOMMU_PIN_RANGE, G, PG, 1u << 31,
 				 -1, 0, 0));
 	REFUSED(E2BIG, range_ex(fd, COIOMMU_PIN_RANGE, G, PG, 0, -1, 8, 1));
-	BLOCKED_AT(&self->a, G, G_PG, LEN);
+	BLOCKED_AT(&self->v.a, G, G_PG, LEN);
 	EXPECT_EQ(0, range_ex(fd, COIOMMU_PIN_RANGE, G, PG, 0, -1, 8, 0));
 	self->g_pinned = true;
 	snap(_metadata, self);
 	EXPECT_EQ(1, self->st.pinned_pages);
-	LANDS_AT(&self->a, self->buf, G, G_PG);
+	LANDS_AT(&self->v.a, self->buf, G, G_PG);
 	{
 		uint8_t bufb[LEN];
 
 		/* B, added with a zero tail, works: it got the pin. */
-		CT_EDU_LOAD(&self->g, &self->b, G, bufb, LEN);
-		LANDS_AT(&self->b, bufb, G + 1, G_PG);
+		CT_EDU_LOAD(&self->v.g, &self->v.b, G, bufb, LEN);
+		LANDS_AT(&self->v.b, bufb, G + 1, G_PG);
 	}
 
 	/* COIOMMU_UNPIN_RANGE of G: while refused, G stays mapped. */
@@ -440,8 +418,8 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 	self->g_pinned = false;
 	snap(_metadata, self);
 	EXPECT_EQ(0, self->st.pinned_pages);
-	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
-	BLOCKED_AT(&self->a, G + 0x800, G_PG, 0x400);
+	EXPECT_EQ(0, ct_pins_outstanding(&self->v.env.base));
+	BLOCKED_AT(&self->v.a, G + 0x800, G_PG, 0x400);
 }
 
 /* ---- COIOMMU_SET_MEMORY_MAP regions ------------------------------------ */
@@ -449,7 +427,7 @@ TEST_F_TIMEOUT(co, bad_args, 180)
 TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 {
 	struct coiommu_region alt[3], m[COIOMMU_MAX_REGIONS + 4];
-	int fd = self->fd, n, i;
+	int fd = self->v.fd, n, i;
 	uint8_t *hole;
 
 	self->probe = true;
@@ -463,12 +441,12 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 	REFUSED(EINVAL, set_map(fd, m, COIOMMU_MAX_REGIONS + 1));
 	/* ... COIOMMU_MAX_REGIONS is fine. */
 	EXPECT_EQ(0, set_map(fd, m, COIOMMU_MAX_REGIONS));
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, PROBE, PG));
-	ASSERT_EQ(0, ct_co_pin(fd, m[ALT_NP - 1].gpa, PG));
-	LANDS_AT(&self->a, self->buf, m[ALT_NP - 1].gpa,
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, m[ALT_NP - 1].gpa, PG));
+	LANDS_AT(&self->v.a, self->buf, m[ALT_NP - 1].gpa,
 		 ALT_PG + ALT_NP - 1);
-	ASSERT_EQ(0, ct_co_unpin(fd, m[ALT_NP - 1].gpa, PG));
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, m[ALT_NP - 1].gpa, PG));
+	ASSERT_EQ(0, ct_ram_set_map(&self->v.g, fd));
 	snap(_metadata, self);
 
 	/* Alignment, size. */
@@ -513,9 +491,9 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 	m[1] = (struct coiommu_region){ R0 + 8 * PG, 8 * PG,
 		alt_vaddr(self, 40), 0 };
 	EXPECT_EQ(0, set_map(fd, m, 2));
-	EXPECT_EQ(0, ct_co_pin(fd, R0 + 7 * PG, 2 * PG));
-	EXPECT_EQ(0, ct_co_unpin(fd, R0, NP * PG));
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
+	EXPECT_EQ(0, coiommu_pin_range(fd, R0 + 7 * PG, 2 * PG));
+	EXPECT_EQ(0, coiommu_unpin_range(fd, R0, NP * PG));
+	ASSERT_EQ(0, ct_ram_set_map(&self->v.g, fd));
 	snap(_metadata, self);
 
 	/* COIOMMU_MAX_GPA, and overflow. */
@@ -539,7 +517,7 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 	m[2].gpa = MAXGPA - PG;
 	m[2].size = PG;
 	EXPECT_EQ(0, set_map(fd, m, n));
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd));
+	ASSERT_EQ(0, ct_ram_set_map(&self->v.g, fd));
 	snap(_metadata, self);
 
 	/* Not mapped in the VMM, wholly or in part. */
@@ -559,18 +537,18 @@ TEST_F_TIMEOUT(co, bad_args_memory_map, 180)
 	/* Pages pinned: -EBUSY, even for the same map. */
 	pin_g(_metadata, self);
 	REFUSED(EBUSY, set_map(fd, alt, n));
-	REFUSED(EBUSY, ct_ram_set_map(&self->g, fd));
+	REFUSED(EBUSY, ct_ram_set_map(&self->v.g, fd));
 	unpin_g(_metadata, self);
 
 	/* Nothing pinned any more: the map is replaced. */
 	EXPECT_EQ(0, set_map(fd, alt, n));
-	ASSERT_EQ(0, ct_co_pin(fd, PROBE, PG));
-	ASSERT_EQ(0, ct_co_pin(fd, OUT, PG));
-	LANDS_AT(&self->a, self->buf, PROBE, ALT_PG + PROBE_PG);
-	LANDS_AT(&self->a, self->buf, OUT, ALT_PG + NP);
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, R0 + NP * PG, PG));
-	ASSERT_EQ(0, ct_co_unpin(fd, R0, NP * PG));
-	ASSERT_EQ(0, ct_co_unpin(fd, OUT, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, PROBE, PG));
+	ASSERT_EQ(0, coiommu_pin_range(fd, OUT, PG));
+	LANDS_AT(&self->v.a, self->buf, PROBE, ALT_PG + PROBE_PG);
+	LANDS_AT(&self->v.a, self->buf, OUT, ALT_PG + NP);
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, R0 + NP * PG, PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, R0, NP * PG));
+	ASSERT_EQ(0, coiommu_unpin_range(fd, OUT, PG));
 }
 
 /* ---- COIOMMU_PIN_RANGE / COIOMMU_UNPIN_RANGE ranges -------------------- */
@@ -580,7 +558,7 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	const uint64_t top = ~0ULL & ~(PG - 1);
 	struct coiommu_region m[3];
 	struct coiommu_stats st;
-	int fd = self->fd, fd2, i;
+	int fd = self->v.fd, fd2, i;
 	uint64_t refused;
 	uint8_t *e, *copy;
 	bool logged;
@@ -591,13 +569,13 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	pin_g(_metadata, self);
 
 	/* Refused pins and unpins are counted, one per call. */
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, OUT, PG));
-	EXPECT_EQ(-EINVAL, ct_co_unpin(fd, G, PG - 1));
-	EXPECT_EQ(-ERANGE, ct_co_pin(fd, R0 + NP * PG, 2 * PG));
-	EXPECT_EQ(0, ct_co_pin(fd, G, PG));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, OUT, PG));
+	EXPECT_EQ(-EINVAL, coiommu_unpin_range(fd, G, PG - 1));
+	EXPECT_EQ(-ERANGE, coiommu_pin_range(fd, R0 + NP * PG, 2 * PG));
+	EXPECT_EQ(0, coiommu_pin_range(fd, G, PG));
 	refused = st.refused;
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(refused + 3, st.refused);
 
 	for (i = 0; i < 2; i++) {
@@ -630,14 +608,14 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 					 0));
 	}
 	/* The refused straddling pin left the RAM part of it unpinned. */
-	BLOCKED_AT(&self->a, PROBE, PROBE_PG, LEN);
+	BLOCKED_AT(&self->v.a, PROBE, PROBE_PG, LEN);
 
 	/* No device yet: -ENODEV, nothing pinned. */
-	fd2 = ct_co_open();
+	fd2 = coiommu_open();
 	ASSERT_LE(0, fd2);
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, fd2));
-	EXPECT_EQ(-ENODEV, ct_co_pin(fd2, R0, 4 * PG));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	ASSERT_EQ(0, ct_ram_set_map(&self->v.g, fd2));
+	EXPECT_EQ(-ENODEV, coiommu_pin_range(fd2, R0, 4 * PG));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(0, st.pinned_pages);
 	EXPECT_EQ(0, st.nr_devices);
 	close(fd2);
@@ -655,27 +633,27 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 	ASSERT_NE(NULL, copy);
 	ct_fill(e, 4 * PG, 0xe);
 	memcpy(copy, e, 4 * PG);
-	memcpy(m, self->g.r, 2 * sizeof(*m));
+	memcpy(m, self->v.g.r, 2 * sizeof(*m));
 	m[2] = (struct coiommu_region){ 0x900000, 4 * PG, (uintptr_t)e, 0 };
 	ASSERT_EQ(0, set_map(fd, m, 3));
 	ASSERT_EQ(0, munmap(e + 3 * PG, PG));
 	ASSERT_EQ(0, mprotect(e + 2 * PG, PG, PROT_READ));
 	snap(_metadata, self);
-	REFUSED(EFAULT, ct_co_pin(fd, 0x900000, 4 * PG));
-	REFUSED(EFAULT, ct_co_pin(fd, 0x900000 + 3 * PG, PG));
-	REFUSED(EFAULT, ct_co_pin(fd, 0x900000, 3 * PG));
+	REFUSED(EFAULT, coiommu_pin_range(fd, 0x900000, 4 * PG));
+	REFUSED(EFAULT, coiommu_pin_range(fd, 0x900000 + 3 * PG, PG));
+	REFUSED(EFAULT, coiommu_pin_range(fd, 0x900000, 3 * PG));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
-	ASSERT_EQ(0, ct_edu_dma_fault(&self->a, &self->kmsg, 0x900000, 0, LEN,
+	ASSERT_EQ(0, ct_edu_dma_fault(&self->v.a, &self->v.kmsg, 0x900000, 0, LEN,
 				      true, &logged));
 	EXPECT_EQ(0, memcmp(e, copy, 3 * PG)) {
 		TH_LOG("DMA reached a page of a refused pin");
 	}
 	EXPECT_TRUE(logged);
 	/* The good pages alone pin fine. */
-	EXPECT_EQ(0, ct_co_pin(fd, 0x900000, 2 * PG));
-	ASSERT_EQ(0, ct_edu_dma(&self->a, 0x900000 + PG, 0, LEN, true));
+	EXPECT_EQ(0, coiommu_pin_range(fd, 0x900000, 2 * PG));
+	ASSERT_EQ(0, ct_edu_dma(&self->v.a, 0x900000 + PG, 0, LEN, true));
 	EXPECT_EQ(0, memcmp(e + PG, self->buf, LEN));
-	EXPECT_EQ(0, ct_co_unpin(fd, 0x900000, 4 * PG));
+	EXPECT_EQ(0, coiommu_unpin_range(fd, 0x900000, 4 * PG));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 	free(copy);
 	munmap(e, 3 * PG);
@@ -685,8 +663,8 @@ TEST_F_TIMEOUT(co, bad_args_pin_unpin, 180)
 
 TEST_F_TIMEOUT(co, bad_args_add_device, 180)
 {
-	struct ct_edu *a = &self->a, *b = &self->b;
-	int fd = self->fd, null, dupfd, second;
+	struct ct_edu *a = &self->v.a, *b = &self->v.b;
+	int fd = self->v.fd, null, dupfd, second;
 	int bdf_a = ct_bdf_parse(a->bdf), bdf_b = ct_bdf_parse(b->bdf);
 	uint8_t bufb[LEN];
 
@@ -698,53 +676,53 @@ TEST_F_TIMEOUT(co, bad_args_add_device, 180)
 	ASSERT_LE(0, null);
 
 	/* Not open. */
-	REFUSED(EBADF, ct_co_add_device(fd, -1, b->group, bdf_b));
-	REFUSED(EBADF, ct_co_add_device(fd, b->device, -1, bdf_b));
-	REFUSED(EBADF, ct_co_add_device(fd, 1000, b->group, bdf_b));
-	REFUSED(EBADF, ct_co_add_device(fd, b->device, 1000, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, -1, b->group, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, b->device, -1, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, 1000, b->group, bdf_b));
+	REFUSED(EBADF, coiommu_add_vfio_device(fd, b->device, 1000, bdf_b));
 
 	/* Not a VFIO device file of that group. */
-	REFUSED(EINVAL, ct_co_add_device(fd, null, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->group, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->container, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, fd, b->group, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, b->device, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, null, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, b->container, bdf_b));
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, fd, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, null, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->group, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->container, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, fd, b->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, b->device, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, null, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, b->container, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, fd, bdf_b));
 	/* B's device with A's group. */
-	REFUSED(EINVAL, ct_co_add_device(fd, b->device, a->group, bdf_b));
+	REFUSED(EINVAL, coiommu_add_vfio_device(fd, b->device, a->group, bdf_b));
 
 	/* Already added: the device (any file of it), or the BDF. */
-	REFUSED(EEXIST, ct_co_add_device(fd, a->device, a->group, bdf_b));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, a->device, a->group, bdf_b));
 	dupfd = dup(a->device);
 	ASSERT_LE(0, dupfd);
-	REFUSED(EEXIST, ct_co_add_device(fd, dupfd, a->group, bdf_b));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, dupfd, a->group, bdf_b));
 	close(dupfd);
 	second = ioctl(a->group, VFIO_GROUP_GET_DEVICE_FD, a->bdf);
 	if (second >= 0) {
-		REFUSED(EEXIST, ct_co_add_device(fd, second, a->group, bdf_b));
+		REFUSED(EEXIST, coiommu_add_vfio_device(fd, second, a->group, bdf_b));
 		close(second);
 	} else {
 		TH_LOG("no second file of %s (%d): not tried", a->bdf, errno);
 	}
-	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group, bdf_a));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, b->device, b->group, bdf_a));
 	close(null);
 
 	/* None of that added B: its domain has nothing mapped. */
 	BLOCKED_AT(b, G, G_PG, LEN);
 
 	/* Now properly: B gets the pinned page. */
-	EXPECT_EQ(0, ct_co_add_device(fd, b->device, b->group, bdf_b));
+	EXPECT_EQ(0, coiommu_add_vfio_device(fd, b->device, b->group, bdf_b));
 	snap(_metadata, self);
 	EXPECT_EQ(2, self->st.nr_devices);
 	EXPECT_EQ(2, self->st.nr_domains);
 	EXPECT_EQ(1, self->st.pinned_pages);
-	CT_EDU_LOAD(&self->g, b, G, bufb, LEN);
+	CT_EDU_LOAD(&self->v.g, b, G, bufb, LEN);
 	LANDS_AT(b, bufb, G + 1, G_PG);
-	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group, bdf_b));
-	REFUSED(EEXIST, ct_co_add_device(fd, b->device, b->group,
-					 (bdf_b + 1) & 0xffff));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, b->device, b->group, bdf_b));
+	REFUSED(EEXIST, coiommu_add_vfio_device(fd, b->device, b->group,
+						(bdf_b + 1) & 0xffff));
 }
 
 /* ---- guest RAM where the IOMMU reserves IOVAs --------------------------- */
@@ -757,10 +735,10 @@ TEST_F_TIMEOUT(co, bad_args_reserved_iova, 120)
 {
 	struct coiommu_region r[CT_RAM_MAX_REGIONS + 3];
 	struct coiommu_stats st;
-	unsigned int nr = self->g.nr;
+	unsigned int nr = self->v.g.nr;
 	size_t sz = MSI_HI - MSI_LO;
 	uint8_t *mem;
-	int fd2, bdf_b = ct_bdf_parse(self->b.bdf);
+	int fd2, bdf_b = ct_bdf_parse(self->v.b.bdf);
 
 	ASSERT_LE(0, bdf_b);
 	mem = mmap(NULL, 3 * sz, PROT_READ | PROT_WRITE,
@@ -769,25 +747,25 @@ TEST_F_TIMEOUT(co, bad_args_reserved_iova, 120)
 	pin_g(_metadata, self);
 
 	/* Device A is in: a map that adds RAM over its window is refused. */
-	memcpy(r, self->g.r, nr * sizeof(r[0]));
+	memcpy(r, self->v.g.r, nr * sizeof(r[0]));
 	r[nr] = (struct coiommu_region){ .gpa = MSI_LO, .size = sz,
 					 .vaddr = (uintptr_t)mem };
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->v.fd, r, nr + 1));
 	/* Checked before -EBUSY (G is pinned), like every other region. */
 	r[nr].gpa = MSI_LO + sz / 2;
 	r[nr].size = sz;
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->v.fd, r, nr + 1));
 	unpin_g(_metadata, self);
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->v.fd, r, nr + 1));
 	r[nr].gpa = MSI_LO - PG;
 	r[nr].size = 2 * PG;
-	REFUSED(EINVAL, ct_co_set_map(self->fd, r, nr + 1));
+	REFUSED(EINVAL, coiommu_set_memory(self->v.fd, r, nr + 1));
 
 	/*
 	 * The other order, in a second instance: RAM over the window, then
 	 * the device. RAM right below and right above it is fine.
 	 */
-	fd2 = ct_co_open();
+	fd2 = coiommu_open();
 	ASSERT_LE(0, fd2);
 	r[0] = (struct coiommu_region){ .gpa = MSI_LO - sz, .size = sz,
 					.vaddr = (uintptr_t)mem };
@@ -795,25 +773,25 @@ TEST_F_TIMEOUT(co, bad_args_reserved_iova, 120)
 					.vaddr = (uintptr_t)mem + sz };
 	r[2] = (struct coiommu_region){ .gpa = MSI_HI, .size = sz,
 					.vaddr = (uintptr_t)mem + 2 * sz };
-	ASSERT_EQ(0, ct_co_set_map(fd2, r, 3));
-	EXPECT_EQ(-EINVAL, ct_co_add_device(fd2, self->b.device,
-					    self->b.group, bdf_b));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	ASSERT_EQ(0, coiommu_set_memory(fd2, r, 3));
+	EXPECT_EQ(-EINVAL, coiommu_add_vfio_device(fd2, self->v.b.device,
+						   self->v.b.group, bdf_b));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(0, st.nr_devices);
 	EXPECT_EQ(0, st.nr_domains);
 	r[1] = r[2];
-	ASSERT_EQ(0, ct_co_set_map(fd2, r, 2));
-	EXPECT_EQ(0, ct_co_add_device(fd2, self->b.device, self->b.group,
-				      bdf_b));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	ASSERT_EQ(0, coiommu_set_memory(fd2, r, 2));
+	EXPECT_EQ(0, coiommu_add_vfio_device(fd2, self->v.b.device, self->v.b.group,
+					     bdf_b));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(1, st.nr_devices);
 	/* Pages on both sides of the window pin and map. */
-	EXPECT_EQ(0, ct_co_pin(fd2, MSI_LO - PG, PG));
-	EXPECT_EQ(0, ct_co_pin(fd2, MSI_HI, PG));
-	ASSERT_EQ(0, ct_co_stats(fd2, &st));
+	EXPECT_EQ(0, coiommu_pin_range(fd2, MSI_LO - PG, PG));
+	EXPECT_EQ(0, coiommu_pin_range(fd2, MSI_HI, PG));
+	ASSERT_EQ(0, coiommu_get_stats(fd2, &st));
 	EXPECT_EQ(2, st.pinned_pages);
 	close(fd2);
-	EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 5000));
+	EXPECT_EQ(0, ct_pins_wait(&self->v.env.base, 0, 5000));
 	munmap(mem, 3 * sz);
 }
 
@@ -826,19 +804,19 @@ foreign(FIXTURE_DATA(co) *self, int rep, bool pinned)
 	struct coiommu_stats st;
 
 	if (!pinned) {
-		CT_REC_EQ(rep, -EPERM, set_map(self->fd, alt,
+		CT_REC_EQ(rep, -EPERM, set_map(self->v.fd, alt,
 					       alt_map(self, alt)));
-		CT_REC_EQ(rep, -EPERM, ct_co_add_edu(self->fd, &self->b));
-		CT_REC_EQ(rep, -EPERM, ct_co_pin(self->fd, G, PG));
+		CT_REC_EQ(rep, -EPERM, ct_co_add_edu(self->v.fd, &self->v.b));
+		CT_REC_EQ(rep, -EPERM, coiommu_pin_range(self->v.fd, G, PG));
 	} else {
-		CT_REC_EQ(rep, -EPERM, ct_co_unpin(self->fd, G, PG));
-		CT_REC_EQ(rep, -EPERM, ct_co_pin(self->fd, PROBE, PG));
+		CT_REC_EQ(rep, -EPERM, coiommu_unpin_range(self->v.fd, G, PG));
+		CT_REC_EQ(rep, -EPERM, coiommu_pin_range(self->v.fd, PROBE, PG));
 	}
-	CT_REC_EQ(rep, -EPERM, ct_co_unpin(self->fd, R0, NP * PG));
-	CT_REC_EQ(rep, -EPERM, ct_co_stats(self->fd, &st));
+	CT_REC_EQ(rep, -EPERM, coiommu_unpin_range(self->v.fd, R0, NP * PG));
+	CT_REC_EQ(rep, -EPERM, coiommu_get_stats(self->v.fd, &st));
 	/* Documentation/uapi.rst: the version answers anyone. */
 	CT_REC_EQ(rep, COIOMMU_API_VERSION,
-		  ct_co_ioctl(self->fd, COIOMMU_GET_API_VERSION, NULL));
+		  ct_co_ioctl(self->v.fd, COIOMMU_GET_API_VERSION, NULL));
 	/* The forked copy of the fd is closed by exit: no teardown. */
 	ct_rec_end(rep);
 	_exit(0);
@@ -873,14 +851,14 @@ static void *same_mm(void *p)
 	struct thread_arg *t = p;
 	struct coiommu_stats st;
 
-	t->pin = ct_co_pin(t->fd, PROBE, PG);
-	t->stats = ct_co_stats(t->fd, &st);
+	t->pin = coiommu_pin_range(t->fd, PROBE, PG);
+	t->stats = coiommu_get_stats(t->fd, &st);
 	return NULL;
 }
 
 TEST_F_TIMEOUT(co, bad_args_fork, 120)
 {
-	struct thread_arg t = { .fd = self->fd, .pin = 1, .stats = 1 };
+	struct thread_arg t = { .fd = self->v.fd, .pin = 1, .stats = 1 };
 	pthread_t th;
 
 	/* Map, device, pins: nothing a forked child does counts. */
@@ -900,8 +878,8 @@ TEST_F_TIMEOUT(co, bad_args_fork, 120)
 	EXPECT_EQ(0, t.stats);
 	snap(_metadata, self);
 	EXPECT_EQ(2, self->st.pinned_pages);
-	LANDS_AT(&self->a, self->buf, PROBE, PROBE_PG);
-	EXPECT_EQ(0, ct_co_unpin(self->fd, R0, NP * PG));
+	LANDS_AT(&self->v.a, self->buf, PROBE, PROBE_PG);
+	EXPECT_EQ(0, coiommu_unpin_range(self->v.fd, R0, NP * PG));
 }
 
 TEST_HARNESS_MAIN

@@ -97,7 +97,7 @@ static int set_map(int fd, uint64_t *gpa, uint64_t *size, uint8_t *vaddr,
 						.vaddr = (uintptr_t)vaddr };
 		vaddr += size[i];
 	}
-	return ct_co_set_map(fd, r, nr);
+	return coiommu_set_memory(fd, r, nr);
 }
 
 TEST_F_TIMEOUT(bw, declared_ram_cap, 120)
@@ -112,19 +112,19 @@ TEST_F_TIMEOUT(bw, declared_ram_cap, 120)
 	ASSERT_NE(MAP_FAILED, va);
 
 	/* 64 TiB in one region. */
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	gpa[0] = 1ULL << 46;
 	size[0] = big;
 	EXPECT_EQ(-ENOSPC, set_map(self->fd, gpa, size, va, 1));
-	ASSERT_EQ(0, ct_co_stats(self->fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(self->fd, &st));
 	TH_LOG("index memory after the refusal: %llu bytes",
 	       (unsigned long long)st.metadata_bytes);
 	EXPECT_GT(4096, st.metadata_bytes);
 	close(self->fd);
 
 	/* COIOMMU_MAX_RAM + 4 KiB in two regions. */
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	gpa[0] = 1ULL << 44;
 	size[0] = half;
@@ -134,11 +134,11 @@ TEST_F_TIMEOUT(bw, declared_ram_cap, 120)
 	close(self->fd);
 
 	/* Exactly COIOMMU_MAX_RAM: accepted, and costs next to nothing. */
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	size[1] = half;
 	EXPECT_EQ(0, set_map(self->fd, gpa, size, va, 2));
-	ASSERT_EQ(0, ct_co_stats(self->fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(self->fd, &st));
 	TH_LOG("index memory of a %llu TiB memory map, nothing pinned: %llu bytes",
 	       (unsigned long long)(COIOMMU_MAX_RAM >> 40),
 	       (unsigned long long)st.metadata_bytes);
@@ -238,32 +238,32 @@ TEST_F_TIMEOUT(bw, sparse_instance, 600)
 	gpa[0] = LOW;
 	size[0] = LOW_NP * CT_PAGE;
 
-	self->fd = ct_co_open();
+	self->fd = coiommu_open();
 	ASSERT_LE(0, self->fd);
 	r[0] = (struct coiommu_region){ .gpa = gpa[0], .size = size[0],
 					.vaddr = (uintptr_t)g.arena };
 	r[1] = (struct coiommu_region){ .gpa = gpa[1], .size = size[1],
 					.vaddr = (uintptr_t)va };
-	ASSERT_EQ(0, ct_co_set_map(self->fd, r, 2));
+	ASSERT_EQ(0, coiommu_set_memory(self->fd, r, 2));
 	ASSERT_EQ(0, ct_co_add_edu(self->fd, &a));
 	inst = ct_co_fdinfo(self->fd, "coiommu-instance");
 
 	/* The low page: DMA works in this instance. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, LOW, CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, LOW, CT_PAGE));
 	CT_EDU_LOAD(&g, &a, LOW, buf, LEN);
 	CT_DMA_LANDS(&g, &a, LOW + CT_PAGE / 2, buf, 64);
 
 	/* UNPIN_RANGE over the whole sparse region. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, last, CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, last, CT_PAGE));
 	EXPECT_EQ(2, ct_pins_outstanding(&self->env.base));
 	cost_start(&c);
-	EXPECT_EQ(0, ct_co_unpin(self->fd, gpa[1], size[1]));
+	EXPECT_EQ(0, coiommu_unpin_range(self->fd, gpa[1], size[1]));
 	cost_end(&c);
 	EXPECT_CHEAP(c, "UNPIN_RANGE");
 	EXPECT_EQ(1, ct_pins_outstanding(&self->env.base));
 
 	/* FORCE_UNPIN over it. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, last, CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, last, CT_PAGE));
 	fu = (struct coiommu_force_unpin){ .argsz = sizeof(fu),
 					   .gpa = gpa[1], .size = size[1] };
 	cost_start(&c);
@@ -275,7 +275,7 @@ TEST_F_TIMEOUT(bw, sparse_instance, 600)
 	EXPECT_EQ(1, ct_pins_outstanding(&self->env.base));
 
 	/* A device in a new domain gets the two pinned pages. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, last, CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->fd, last, CT_PAGE));
 	if (nr_edu >= 2) {
 		ASSERT_EQ(0, ct_edu_open_retry(&b, bdf[1], -1, 3000));
 		cost_start(&c);
@@ -302,7 +302,7 @@ TEST_F_TIMEOUT(bw, sparse_instance, 600)
 		TH_LOG("%s does not list gfn %s: %s", path, want, text);
 	}
 
-	ASSERT_EQ(0, ct_co_stats(self->fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(self->fd, &st));
 	EXPECT_EQ(2, st.pinned_pages);
 	TH_LOG("index memory, 2 pages pinned in %llu GiB: %llu bytes",
 	       (unsigned long long)((size[0] + size[1]) >> 30),

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ct_fixture.h"
+#include "ctv_fixture.h"
 
 #define BASE	0x800000UL
 #define NP	8
@@ -35,44 +35,26 @@
 			 CT_PAGE - ((gpa) & (CT_PAGE - 1)) : LEN)
 
 struct owner {
-	struct ct_env env;
-	struct ct_edu a, b;
-	struct ct_kmsg kmsg;
-	struct ct_ram g;
-	char bdf[4][32];
-	int fd, fd2;
+	struct ctv v;
+	int fd2;
 };
 
 static void owner_setup(struct __test_metadata *_metadata, struct owner *o)
 {
-	o->fd = o->fd2 = -1;
-	o->kmsg.fd = -1;
-	o->a.device = o->a.group = o->a.container = -1;
-	o->b.device = o->b.group = o->b.container = -1;
-	ct_env_setup(_metadata, &o->env);
-	ASSERT_LE(2, ct_edu_list(o->bdf, 4)) {
-		TH_LOG("the VM must have two edu devices");
-	}
-	ASSERT_EQ(0, ct_ram_init(&o->g, NP * CT_PAGE));
-	ASSERT_EQ(0, ct_ram_add(&o->g, BASE, 0, NP * CT_PAGE));
-	ct_ram_fill(&o->g, 0x0770);
-	ASSERT_EQ(0, ct_kmsg_open(&o->kmsg));
-	o->fd = ct_co_open();
-	ASSERT_LE(0, o->fd);
-	ASSERT_EQ(0, ct_ram_set_map(&o->g, o->fd));
+	const struct ctv_cfg cfg = {
+		.min_edu = 2, .arena = NP * CT_PAGE, .base = BASE,
+		.seed = 0x0770,
+	};
+
+	o->fd2 = -1;
+	ctv_setup(_metadata, &o->v, &cfg);
 }
 
 static void owner_teardown(struct __test_metadata *_metadata, struct owner *o)
 {
 	if (o->fd2 >= 0)
 		close(o->fd2);
-	if (o->fd >= 0)
-		close(o->fd);
-	ct_kmsg_close(&o->kmsg);
-	ct_edu_close(&o->b);
-	ct_edu_close(&o->a);
-	ct_ram_free(&o->g);
-	ct_env_teardown(_metadata, &o->env);
+	ctv_teardown(_metadata, &o->v);
 }
 
 FIXTURE(own) {
@@ -119,7 +101,7 @@ static void expect_devices(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(devices, st.nr_devices);
 	EXPECT_EQ(domains, st.nr_domains);
 }
@@ -127,19 +109,19 @@ static void expect_devices(struct __test_metadata *_metadata, int fd,
 TEST_F_TIMEOUT(own, second_instance, 180)
 {
 	struct owner *o = &self->o;
-	struct ct_ram *g = &o->g;
-	struct ct_edu *a = &o->a, *b = &o->b;
+	struct ct_ram *g = &o->v.g;
+	struct ct_edu *a = &o->v.a, *b = &o->v.b;
 	uint8_t bufa[LEN], bufb[LEN];
 
 	/* A and B share one container, and so one domain. */
-	ASSERT_EQ(0, ct_edu_open(a, o->bdf[0], -1));
-	ASSERT_EQ(0, ct_edu_open(b, o->bdf[1], a->container));
-	ASSERT_EQ(0, ct_co_add_edu(o->fd, a));
-	ASSERT_EQ(0, ct_co_pin(o->fd, P(0), 2 * CT_PAGE));
+	ASSERT_EQ(0, ct_edu_open(a, o->v.bdf[0], -1));
+	ASSERT_EQ(0, ct_edu_open(b, o->v.bdf[1], a->container));
+	ASSERT_EQ(0, ct_co_add_edu(o->v.fd, a));
+	ASSERT_EQ(0, coiommu_pin_range(o->v.fd, P(0), 2 * CT_PAGE));
 	CT_EDU_LOAD(g, a, P(0), bufa, LEN);
 	CT_DMA_LANDS(g, a, P(1), bufa, LEN);
 
-	o->fd2 = ct_co_open();
+	o->fd2 = coiommu_open();
 	ASSERT_LE(0, o->fd2);
 	ASSERT_EQ(0, ct_ram_set_map(g, o->fd2));
 	/* The same device, and another device of the same domain. */
@@ -153,26 +135,26 @@ TEST_F_TIMEOUT(own, second_instance, 180)
 	o->fd2 = -1;
 	CT_EDU_LOAD(g, b, P(0), bufb, LEN);
 	CT_DMA_LANDS(g, b, P(1) + 9, bufb, FIT(P(1) + 9));
-	expect_devices(_metadata, o->fd, 1, 1);
-	EXPECT_EQ(2, ct_pins_outstanding(&o->env.base));
+	expect_devices(_metadata, o->v.fd, 1, 1);
+	EXPECT_EQ(2, ct_pins_outstanding(&o->v.env.base));
 
 	/* B moves to a container (domain) of its own: another owner is fine. */
 	ct_edu_close(b);
-	ASSERT_EQ(0, ct_edu_open_retry(b, o->bdf[1], -1, 3000));
-	o->fd2 = ct_co_open();
+	ASSERT_EQ(0, ct_edu_open_retry(b, o->v.bdf[1], -1, 3000));
+	o->fd2 = coiommu_open();
 	ASSERT_LE(0, o->fd2);
 	ASSERT_EQ(0, ct_ram_set_map(g, o->fd2));
 	EXPECT_EQ(0, ct_co_add_edu(o->fd2, b));
 	EXPECT_EQ(-EBUSY, ct_co_add_edu(o->fd2, a));
 	expect_devices(_metadata, o->fd2, 1, 1);
-	ASSERT_EQ(0, ct_co_pin(o->fd2, P(4), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(o->fd2, P(4), CT_PAGE));
 	CT_EDU_LOAD(g, b, P(4), bufb, LEN);
 	CT_DMA_LANDS(g, b, P(4) + 1, bufb, FIT(P(4) + 1));
-	EXPECT_EQ(3, ct_pins_outstanding(&o->env.base));
+	EXPECT_EQ(3, ct_pins_outstanding(&o->v.env.base));
 	close(o->fd2);
 	o->fd2 = -1;
-	EXPECT_EQ(2, ct_pins_outstanding(&o->env.base));
-	CT_DMA_BLOCKED(g, b, &o->kmsg, P(4), LEN);
+	EXPECT_EQ(2, ct_pins_outstanding(&o->v.env.base));
+	CT_DMA_BLOCKED(g, b, &o->v.kmsg, P(4), LEN);
 	CT_DMA_LANDS(g, a, P(1) + 2, bufa, FIT(P(1) + 2));
 }
 
@@ -180,19 +162,19 @@ TEST_F_TIMEOUT(own, second_instance, 180)
 TEST_F_TIMEOUT(two, two_containers, 180)
 {
 	struct owner *o = &self->o;
-	struct ct_ram *g = &o->g;
-	struct ct_edu *a = &o->a, *b = &o->b;
-	struct ct_kmsg *k = &o->kmsg;
+	struct ct_ram *g = &o->v.g;
+	struct ct_edu *a = &o->v.a, *b = &o->v.b;
+	struct ct_kmsg *k = &o->v.kmsg;
 	uint8_t bufa[LEN], bufb[LEN];
 
-	ASSERT_EQ(0, ct_edu_open_retry(a, o->bdf[0], -1, 3000));
-	ASSERT_EQ(0, ct_edu_open_retry(b, o->bdf[1], -1, 3000));
-	ASSERT_EQ(0, ct_co_add_edu(o->fd, a));
-	ASSERT_EQ(0, ct_co_pin(o->fd, P(0), 2 * CT_PAGE));
-	ASSERT_EQ(0, ct_co_add_edu(o->fd, b));
-	ASSERT_EQ(0, ct_co_pin(o->fd, P(2), 2 * CT_PAGE));
-	expect_devices(_metadata, o->fd, 2, 2);
-	EXPECT_EQ(4, ct_pins_outstanding(&o->env.base));
+	ASSERT_EQ(0, ct_edu_open_retry(a, o->v.bdf[0], -1, 3000));
+	ASSERT_EQ(0, ct_edu_open_retry(b, o->v.bdf[1], -1, 3000));
+	ASSERT_EQ(0, ct_co_add_edu(o->v.fd, a));
+	ASSERT_EQ(0, coiommu_pin_range(o->v.fd, P(0), 2 * CT_PAGE));
+	ASSERT_EQ(0, ct_co_add_edu(o->v.fd, b));
+	ASSERT_EQ(0, coiommu_pin_range(o->v.fd, P(2), 2 * CT_PAGE));
+	expect_devices(_metadata, o->v.fd, 2, 2);
+	EXPECT_EQ(4, ct_pins_outstanding(&o->v.env.base));
 
 	/* Pages pinned before and after B came reach both domains. */
 	CT_EDU_LOAD(g, a, P(0), bufa, LEN);
@@ -205,9 +187,9 @@ TEST_F_TIMEOUT(two, two_containers, 180)
 	switch (variant->order) {
 	case INSTANCE_FIRST:
 		/* The instance goes: both domains are emptied, pins returned. */
-		close(o->fd);
-		o->fd = -1;
-		EXPECT_EQ(0, ct_pins_outstanding(&o->env.base));
+		close(o->v.fd);
+		o->v.fd = -1;
+		EXPECT_EQ(0, ct_pins_outstanding(&o->v.env.base));
 		CT_DMA_BLOCKED(g, a, k, P(0), LEN);
 		CT_DMA_BLOCKED(g, b, k, P(3), LEN);
 		ct_edu_close(a);
@@ -217,17 +199,17 @@ TEST_F_TIMEOUT(two, two_containers, 180)
 		/* The VMM drops every VFIO file: the instance's references hold. */
 		ct_edu_close(a);
 		ct_edu_close(b);
-		EXPECT_EQ(4, ct_pins_outstanding(&o->env.base));
-		expect_devices(_metadata, o->fd, 2, 2);
-		close(o->fd);
-		o->fd = -1;
+		EXPECT_EQ(4, ct_pins_outstanding(&o->v.env.base));
+		expect_devices(_metadata, o->v.fd, 2, 2);
+		close(o->v.fd);
+		o->v.fd = -1;
 		break;
 	case INTERLEAVED:
 		ct_edu_close(a);
 		CT_DMA_LANDS(g, b, P(1) + 5, bufb, FIT(P(1) + 5));
-		close(o->fd);
-		o->fd = -1;
-		EXPECT_EQ(0, ct_pins_outstanding(&o->env.base));
+		close(o->v.fd);
+		o->v.fd = -1;
+		EXPECT_EQ(0, ct_pins_outstanding(&o->v.env.base));
 		CT_DMA_BLOCKED(g, b, k, P(1), LEN);
 		ct_edu_close(b);
 		break;

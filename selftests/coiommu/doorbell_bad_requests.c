@@ -33,28 +33,7 @@
 /* Host-built batch requests: scratch of a vCPU the VM does not have. */
 #define HB_GPA		(CTG_SCRATCH_GPA + 2 * CTG_SCRATCH_PAGES * CT_PAGE)
 
-FIXTURE(db) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(db)
-{
-	struct ctg_cfg cfg = {
-		.nr_vcpus = 1,
-		.dtt_cover = COVER,
-		.no_activate = true,
-	};
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(db)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(db, .nr_vcpus = 1, .dtt_cover = COVER, .no_activate = true);
 
 /* What a guest driver does before it asks: map count 1, ACCESSED. */
 static void guest_maps(struct ctg *t, uint64_t gfn)

@@ -22,24 +22,7 @@
 #define FIRST_GFN	0x1200ULL	/* GPA 18 MiB; leaf boundary at 0x1400 */
 #define FIRST_GPA	CTG_GPA(FIRST_GFN)
 
-FIXTURE(db) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(db)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1 };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(db)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(db, .nr_vcpus = 1);
 
 static unsigned int count_entries(struct ctg *t, uint32_t want)
 {

@@ -180,9 +180,7 @@ static int uring_write(struct uring *u, int fd, const uint64_t *val,
 /* ---- the test ---------------------------------------------------------- */
 
 FIXTURE(fs) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	struct uring u;
 };
 
@@ -219,26 +217,6 @@ FIXTURE_TEARDOWN(fs)
 {
 	uring_exit(&self->u);
 	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
-
-/* edu DMA lands in page @gfn, exactly, and the guest reads it. */
-static void dma_lands(struct __test_metadata *_metadata, struct ctg *t,
-		      uint64_t gfn, uint32_t seed)
-{
-	uint64_t d, hash;
-
-	ASSERT_EQ(0, ctg_edu_prime(t, CTG_GPA(gfn), seed));
-	ct_fill(ctg_hva(t, CTG_GPA(gfn)), CT_PAGE, seed + 1);
-	ASSERT_EQ(0, ctg_shadow_sync(t));
-	ASSERT_EQ(0, ctg_dma_write(t, CTG_GPA(gfn) + 1, ctg_pattern(seed),
-				   CT_EDU_DMA_MAX));
-	d = ctg_shadow_diff(t);
-	EXPECT_EQ(0, d) {
-		TH_LOG("DMA to gfn %#llx: RAM differs at %#llx",
-		       (unsigned long long)gfn, (unsigned long long)d);
-	}
-	ASSERT_EQ(0, ctg_guest_hash(t, 0, CTG_GPA(gfn), CT_PAGE, &hash));
-	EXPECT_EQ(ctg_shadow_hash(t, CTG_GPA(gfn), CT_PAGE), hash);
 }
 
 TEST_F_TIMEOUT(fs, doorbell_foreign_signaller, 120)
@@ -298,7 +276,7 @@ TEST_F_TIMEOUT(fs, doorbell_foreign_signaller, 120)
 	}
 	EXPECT_EQ(0, s1.refused_requests);
 	if (s1.pinned_pages == 1)
-		dma_lands(_metadata, t, P(1), 0x61);
+		ctg_dma_lands_page(_metadata, t, P(1), 0x61);
 
 	/* More rings by it: each completes, each by the worker. */
 	for (i = 2; i < 6; i++) {
@@ -322,7 +300,7 @@ TEST_F_TIMEOUT(fs, doorbell_foreign_signaller, 120)
 		EXPECT_EQ(s0.served_worker + 1, s1.served_worker);
 		EXPECT_EQ(s0.served_task, s1.served_task);
 	}
-	dma_lands(_metadata, t, P(4), 0x64);
+	ctg_dma_lands_page(_metadata, t, P(4), 0x64);
 
 	/* The guest rings on the same instance: task work, at once. */
 	ASSERT_EQ(0, coiommu_get_stats(t->co, &s0));
@@ -334,7 +312,7 @@ TEST_F_TIMEOUT(fs, doorbell_foreign_signaller, 120)
 	EXPECT_EQ(s0.served_task + 1, s1.served_task);
 	EXPECT_EQ(s0.served_worker, s1.served_worker);
 	EXPECT_EQ(6, s1.pinned_pages);
-	dma_lands(_metadata, t, P(8), 0x68);
+	ctg_dma_lands_page(_metadata, t, P(8), 0x68);
 	ASSERT_EQ(0, ctg_run(t, 0, CTG_OP_EXIT, 0, 0, 0, 0));
 }
 

@@ -21,24 +21,7 @@
 #define PAGE_GPA	(CTG_DATA_GPA + 8 * CT_PAGE)
 #define PAGE_GFN	CTG_GFN(PAGE_GPA)
 
-FIXTURE(db) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(db)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1 };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(db)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(db, .nr_vcpus = 1);
 
 TEST_F_TIMEOUT(db, doorbell_single, 120)
 {

@@ -108,24 +108,7 @@ static void *run_vcpu(void *arg)
 	return NULL;
 }
 
-FIXTURE(db) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(db)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 2, .guest_code = guest_code };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(db)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(db, .nr_vcpus = 2, .guest_code = guest_code);
 
 /* Entries of the range with PINNED, map count 0 (all unmapped again). */
 static unsigned int count_pinned(struct ctg *t)

@@ -29,9 +29,7 @@
 #define TW_PARAM	"/sys/module/" CT_MODULE "/parameters/task_work_path"
 
 FIXTURE(db) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	pid_t child;
 	int sock;
 	bool param_changed;
@@ -157,26 +155,6 @@ static void read_param(char *buf, size_t len)
 		close(fd);
 }
 
-/* edu DMA lands in page @gfn, exactly, and the guest reads it. */
-static void dma_lands(struct __test_metadata *_metadata, struct ctg *t,
-		      uint64_t gfn, uint32_t seed)
-{
-	uint64_t d, hash;
-
-	ASSERT_EQ(0, ctg_edu_prime(t, CTG_GPA(gfn), seed));
-	ct_fill(ctg_hva(t, CTG_GPA(gfn)), CT_PAGE, seed + 1);
-	ASSERT_EQ(0, ctg_shadow_sync(t));
-	ASSERT_EQ(0, ctg_dma_write(t, CTG_GPA(gfn) + 1, ctg_pattern(seed),
-				   CT_EDU_DMA_MAX));
-	d = ctg_shadow_diff(t);
-	EXPECT_EQ(0, d) {
-		TH_LOG("DMA to gfn %#llx: RAM differs at %#llx",
-		       (unsigned long long)gfn, (unsigned long long)d);
-	}
-	ASSERT_EQ(0, ctg_guest_hash(t, 0, CTG_GPA(gfn), CT_PAGE, &hash));
-	EXPECT_EQ(ctg_shadow_hash(t, CTG_GPA(gfn), CT_PAGE), hash);
-}
-
 TEST_F_TIMEOUT(db, doorbell_worker_path, 120)
 {
 	struct ctg *t = &self->t;
@@ -225,7 +203,7 @@ TEST_F_TIMEOUT(db, doorbell_worker_path, 120)
 		TH_LOG("a ring from another process was served by task work");
 	}
 	EXPECT_EQ(0, s1.refused_requests);
-	dma_lands(_metadata, t, P(1), 21);
+	ctg_dma_lands_page(_metadata, t, P(1), 21);
 
 	/* 2. The guest rings on the same instance: task work, at once. */
 	ASSERT_EQ(0, coiommu_get_stats(t->co, &s0));
@@ -265,7 +243,7 @@ TEST_F_TIMEOUT(db, doorbell_worker_path, 120)
 	EXPECT_EQ(3, s1.pinned_pages);
 	EXPECT_EQ(CTG_DTT_PINNED | CTG_DTT_ACCESSED | 1,
 		  *ctg_dtt_entry(t, P(3)));
-	dma_lands(_metadata, t, P(3), 31);
+	ctg_dma_lands_page(_metadata, t, P(3), 31);
 
 	/* Back on: task work again. */
 	ASSERT_EQ(0, ct_write_file(TW_PARAM, "Y"));

@@ -52,9 +52,7 @@
 #define FILL		0xa5a5a5a5a5a5a5a5ULL
 
 FIXTURE(fu) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 };
 
 FIXTURE_SETUP(fu)

@@ -249,16 +249,12 @@ FIXTURE_SETUP(fz)
 		.guest_code = guest_code,
 		.unparked = true,
 	};
-	struct coiommu_unpin_policy p = {
-		.argsz = sizeof(p), .period_ms = 5, .old_every = 3,
-		.pass_pages = 256,
-	};
 
 	ctg_init(&self->t);
 	ct_env_setup(_metadata, &self->env);
 	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
 	/* The unpinner walks the hostile DTT all the time. */
-	ASSERT_EQ(0, ct_co_ioctl(self->t.co, COIOMMU_SET_UNPIN_POLICY, &p));
+	ASSERT_EQ(0, coiommu_set_unpin_policy(self->t.co, 5, 3, 256));
 }
 
 FIXTURE_TEARDOWN(fz)
@@ -336,11 +332,8 @@ TEST_F_TIMEOUT(fz, fuzz_hostile_guest, 900)
 		EXPECT_LE(100000, requests);
 
 	/* Quiet the unpinner, then compare the books. */
-	ASSERT_EQ(0, ct_co_ioctl(self->t.co, COIOMMU_COMMAND,
-				 &(struct coiommu_command){
-				 .argsz = sizeof(struct coiommu_command),
-				 .cmd = COIOMMU_CMD_PARK }));
-	ASSERT_EQ(0, ct_co_stats(self->t.co, &st));
+	ASSERT_EQ(0, coiommu_command(self->t.co, COIOMMU_CMD_PARK, 0, 0));
+	ASSERT_EQ(0, coiommu_get_stats(self->t.co, &st));
 	TH_LOG("host: %llu requests (%llu refused in whole or part), %llu pins, %llu unpins (%llu lazy), %llu pinned now, %llu scans",
 	       (unsigned long long)st.requests,
 	       (unsigned long long)st.refused_requests,

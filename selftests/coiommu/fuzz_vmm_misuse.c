@@ -423,7 +423,7 @@ static uint64_t inst_mismatches(int fd)
 {
 	struct coiommu_stats st;
 
-	return ct_co_stats(fd, &st) ? 0 : st.mismatches;
+	return coiommu_get_stats(fd, &st) ? 0 : st.mismatches;
 }
 
 static void close_inst(struct world *w, int i)
@@ -444,8 +444,8 @@ static void close_inst(struct world *w, int i)
 				    .argsz = sizeof(struct coiommu_command),
 				    .cmd = COIOMMU_CMD_DEACTIVATE });
 			for (r = 0; r < w->in[i].nr_ram; r++)
-				ct_co_unpin(w->in[i].fd, w->in[i].ram[r].gpa,
-					    w->in[i].ram[r].size);
+				coiommu_unpin_range(w->in[i].fd, w->in[i].ram[r].gpa,
+						    w->in[i].ram[r].size);
 		}
 		w->mism_closed += inst_mismatches(w->in[i].fd);
 		close(w->in[i].fd);
@@ -485,7 +485,7 @@ static long expected_pins(struct world *w, struct __test_metadata *_metadata,
 	for (i = 0; i < NI; i++) {
 		if (w->in[i].fd < 0)
 			continue;
-		EXPECT_EQ(0, ct_co_stats(w->in[i].fd, &st));
+		EXPECT_EQ(0, coiommu_get_stats(w->in[i].fd, &st));
 		n += st.pinned_pages + w->in[i].notify_pages;
 		*mism += st.mismatches;
 	}
@@ -710,7 +710,7 @@ static void kill_mid_request(struct world *w,
 		struct coiommu_notify n = { sizeof(n), 0, 1, 0,
 					    (uintptr_t)w->slots + 256 };
 		struct coiommu_doorbell b = { sizeof(b), 0, 0, 0 };
-		int fd = ct_co_open(), efd = eventfd(0, 0), k;
+		int fd = coiommu_open(), efd = eventfd(0, 0), k;
 		uint64_t root = RAM_GPA + RAM_SIZE - 8 * CT_PAGE;
 
 		/* A two-level DTT covering RAM, a batch of 1024 pages. */
@@ -723,12 +723,12 @@ static void kill_mid_request(struct world *w,
 		for (k = 0; k < 1024; k++)
 			l[2 + k] = (RAM_GPA >> 12) + k;
 		b.eventfd = efd;
-		if (fd < 0 || ct_co_set_map(fd, &r, 1) ||
+		if (fd < 0 || coiommu_set_memory(fd, &r, 1) ||
 		    ct_co_ioctl(fd, COIOMMU_SET_NOTIFY, &n) ||
 		    ct_co_ioctl(fd, COIOMMU_SET_DOORBELL, &b))
 			_exit(1);
 		/* The parent may have its device closed: then all is refused. */
-		ct_co_add_device(fd, w->edu[0].device, w->edu[0].group, 8);
+		coiommu_add_vfio_device(fd, w->edu[0].device, w->edu[0].group, 8);
 		ct_co_ioctl(fd, COIOMMU_COMMAND, &(struct coiommu_command){
 			.argsz = sizeof(struct coiommu_command),
 			.cmd = COIOMMU_CMD_ACTIVATE, .dtt_level = 2,
@@ -866,7 +866,7 @@ TEST_F_TIMEOUT(fuzz, fuzz_vmm_misuse, 600)
 		if (w->in[k].fd < 0 || what < 2) {
 			if (w->in[k].fd >= 0)
 				close_inst(w, k);
-			w->in[k].fd = ct_co_open();
+			w->in[k].fd = coiommu_open();
 			ASSERT_LE(0, w->in[k].fd);
 			w->in[k].t1_seen = w->nmap > 0;
 			continue;

@@ -47,25 +47,7 @@
 #define PINNED		CTG_DTT_PINNED
 #define ACCESSED	CTG_DTT_ACCESSED
 
-FIXTURE(gen) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(gen)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1 };	/* parked */
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(gen)
-{
-	ct_trace_stop();
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(gen, .nr_vcpus = 1);	/* parked */
 
 /* Pages the pass of sweep @sweep looks at while all NO pages are busy. */
 static unsigned long busy_scanned(uint64_t sweep)
@@ -281,25 +263,7 @@ TEST_F_TIMEOUT(gen, budget_equal_to_pinned, 120)
 #define LONG_RAM	(108ULL << 20)	/* 27 DTT leaves: ct_guest.h's room */
 #define LONG_PERIOD_MS	300
 
-FIXTURE(long_sweep) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(long_sweep)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1, .ram_size = LONG_RAM }; /* parked */
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(long_sweep)
-{
-	ct_trace_stop();
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(long_sweep, .nr_vcpus = 1, .ram_size = LONG_RAM);	/* parked */
 
 TEST_F_TIMEOUT(long_sweep, long_sweep, 180)
 {

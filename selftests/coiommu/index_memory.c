@@ -60,11 +60,11 @@ FIXTURE_SETUP(idx)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->ram);
 	memset(self->ram, 1, SIZE);	/* fault it in: not our memory */
-	self->co = ct_co_open();
+	self->co = coiommu_open();
 	ASSERT_LE(0, self->co);
 	r = (struct coiommu_region){ .gpa = GPA, .size = SIZE,
 				     .vaddr = (uintptr_t)self->ram };
-	ASSERT_EQ(0, ct_co_set_map(self->co, &r, 1));
+	ASSERT_EQ(0, coiommu_set_memory(self->co, &r, 1));
 	ASSERT_EQ(0, ct_co_add_edu(self->co, &self->edu));
 }
 
@@ -86,23 +86,23 @@ TEST_F(idx, index_memory)
 	double dense, sparse;
 
 	/* The memory map costs its regions only: the index starts empty. */
-	ASSERT_EQ(0, ct_co_stats(self->co, &st));
+	ASSERT_EQ(0, coiommu_get_stats(self->co, &st));
 	empty = st.metadata_bytes;
 	TH_LOG("memory map of %llu MiB: %llu bytes of index before any pin",
 	       SIZE >> 20, (unsigned long long)empty);
 
 	slab0 = meminfo_kb("Slab");
-	ASSERT_EQ(0, ct_co_pin(self->co, GPA, SIZE));
+	ASSERT_EQ(0, coiommu_pin_range(self->co, GPA, SIZE));
 	slab1 = meminfo_kb("Slab");
-	ASSERT_EQ(0, ct_co_stats(self->co, &st));
+	ASSERT_EQ(0, coiommu_get_stats(self->co, &st));
 	ASSERT_EQ(PAGES, st.pinned_pages);
 	dense = (double)st.metadata_bytes / PAGES;
 	TH_LOG("clustered: %llu pages pinned, %llu bytes of index: %.2f bytes per pinned page (slab grew %ld KiB)",
 	       (unsigned long long)st.pinned_pages,
 	       (unsigned long long)st.metadata_bytes, dense, slab1 - slab0);
 	EXPECT_GE(16.0, dense);
-	ASSERT_EQ(0, ct_co_unpin(self->co, GPA, SIZE));
-	ASSERT_EQ(0, ct_co_stats(self->co, &st));
+	ASSERT_EQ(0, coiommu_unpin_range(self->co, GPA, SIZE));
+	ASSERT_EQ(0, coiommu_get_stats(self->co, &st));
 	/* Every chunk freed but one kept for reuse (576 bytes). */
 	EXPECT_LE(empty, st.metadata_bytes);
 	EXPECT_GE(empty + 576, st.metadata_bytes) {
@@ -111,14 +111,14 @@ TEST_F(idx, index_memory)
 
 	/* The worst case: one page in every 64-page chunk. */
 	for (i = 0; i < PAGES; i += 64)
-		ASSERT_EQ(0, ct_co_pin(self->co, GPA + i * CT_PAGE, CT_PAGE));
-	ASSERT_EQ(0, ct_co_stats(self->co, &st));
+		ASSERT_EQ(0, coiommu_pin_range(self->co, GPA + i * CT_PAGE, CT_PAGE));
+	ASSERT_EQ(0, coiommu_get_stats(self->co, &st));
 	ASSERT_EQ(PAGES / 64, st.pinned_pages);
 	sparse = (double)st.metadata_bytes / st.pinned_pages;
 	TH_LOG("scattered (1 page per 64): %llu pages pinned, %.2f bytes per pinned page",
 	       (unsigned long long)st.pinned_pages, sparse);
 	EXPECT_GE(640.0, sparse);
-	ASSERT_EQ(0, ct_co_unpin(self->co, GPA, SIZE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->co, GPA, SIZE));
 }
 
 TEST_HARNESS_MAIN

@@ -103,9 +103,7 @@ static void *run_touch(void *arg)
 }
 
 FIXTURE(lb) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	struct toucher w;
 	bool running;
 };

@@ -45,25 +45,7 @@
 #define PINNED		CTG_DTT_PINNED
 #define ACCESSED	CTG_DTT_ACCESSED
 
-FIXTURE(lu) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(lu)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1 };	/* parked, as it boots */
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(lu)
-{
-	ct_trace_stop();
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(lu, .nr_vcpus = 1);	/* parked, as it boots */
 
 /* Let the unpinner run until it has made @passes more passes, then park. */
 static void run_passes(struct __test_metadata *_metadata, struct ctg *t,

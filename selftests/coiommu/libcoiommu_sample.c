@@ -12,19 +12,7 @@
 
 #include "ct_fixture.h"
 
-FIXTURE(sample) {
-	struct ct_env env;
-};
-
-FIXTURE_SETUP(sample)
-{
-	ct_env_setup(_metadata, &self->env);
-}
-
-FIXTURE_TEARDOWN(sample)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
+CT_ENV_FIXTURE(sample);
 
 TEST_F(sample, libcoiommu_sample)
 {

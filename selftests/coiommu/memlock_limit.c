@@ -82,7 +82,7 @@ static void vmm_open(struct vmm *v, const char *bdf)
 	VMM_TRY(v, ct_ram_add(&v->g, BASE, 0, NP * CT_PAGE));
 	ct_ram_fill(&v->g, getpid());
 	VMM_TRY(v, ct_kmsg_open(&v->k));
-	v->fd = ct_co_open();
+	v->fd = coiommu_open();
 	VMM_TRY(v, v->fd);
 	VMM_TRY(v, ct_ram_set_map(&v->g, v->fd));
 	VMM_TRY(v, ct_co_add_edu(v->fd, &v->e));
@@ -103,7 +103,7 @@ static void __attribute__((noreturn)) vmm_exit(struct vmm *v)
 static void vmm_counts(struct vmm *v, int line, long pinned)
 {
 	struct coiommu_stats st;
-	int ret = ct_co_stats(v->fd, &st);
+	int ret = coiommu_get_stats(v->fd, &st);
 
 	ct_rec_send(v->rep, '=', 0, ret, "%d: GET_STATS", line);
 	ct_rec_send(v->rep, '=', pinned, st.pinned_pages,
@@ -159,44 +159,44 @@ static void vmm_without_cap(struct vmm *v, const char *bdf)
 	vmm_open(v, bdf);
 
 	/* Past the limit: refused, nothing stays pinned. */
-	REC(v, -ENOMEM, ct_co_pin(v->fd, P(0), NP * CT_PAGE));
+	REC(v, -ENOMEM, coiommu_pin_range(v->fd, P(0), NP * CT_PAGE));
 	vmm_counts(v, __LINE__, 0);
 	vmm_dma_blocked(v, __LINE__, P(20));
-	REC(v, -ENOMEM, ct_co_pin(v->fd, P(0), (LIMIT + 1) * CT_PAGE));
+	REC(v, -ENOMEM, coiommu_pin_range(v->fd, P(0), (LIMIT + 1) * CT_PAGE));
 	vmm_counts(v, __LINE__, 0);
 
 	/* Within it: works, charged exactly. */
-	REC(v, 0, ct_co_pin(v->fd, P(0), 8 * CT_PAGE));
+	REC(v, 0, coiommu_pin_range(v->fd, P(0), 8 * CT_PAGE));
 	vmm_counts(v, __LINE__, 8);
 	vmm_dma_lands(v, __LINE__, P(0), P(3));
-	REC(v, 0, ct_co_pin(v->fd, P(10), CT_PAGE));
+	REC(v, 0, coiommu_pin_range(v->fd, P(10), CT_PAGE));
 	vmm_counts(v, __LINE__, 9);
 
 	/*
 	 * P8..P19 around pinned P10: P8, P9 fit (11 pages), P11.. do not.
 	 * All or nothing: P8 and P9 are released again.
 	 */
-	REC(v, -ENOMEM, ct_co_pin(v->fd, P(8), 12 * CT_PAGE));
+	REC(v, -ENOMEM, coiommu_pin_range(v->fd, P(8), 12 * CT_PAGE));
 	vmm_counts(v, __LINE__, 9);
 	vmm_dma_blocked(v, __LINE__, P(9));
 
 	/* Up to the limit exactly. */
-	REC(v, 0, ct_co_pin(v->fd, P(11), 7 * CT_PAGE));
+	REC(v, 0, coiommu_pin_range(v->fd, P(11), 7 * CT_PAGE));
 	vmm_counts(v, __LINE__, LIMIT);
 
 	/* One more page, alone or with pinned ones: refused, rest kept. */
-	REC(v, -ENOMEM, ct_co_pin(v->fd, P(18), CT_PAGE));
+	REC(v, -ENOMEM, coiommu_pin_range(v->fd, P(18), CT_PAGE));
 	vmm_counts(v, __LINE__, LIMIT);
-	REC(v, -ENOMEM, ct_co_pin(v->fd, P(12), 8 * CT_PAGE));
+	REC(v, -ENOMEM, coiommu_pin_range(v->fd, P(12), 8 * CT_PAGE));
 	vmm_counts(v, __LINE__, LIMIT);
 	vmm_dma_lands(v, __LINE__, P(14), P(15));
 
 	/* Unpin gives the charge back, and the room. */
-	REC(v, 0, ct_co_unpin(v->fd, P(0), NP * CT_PAGE));
+	REC(v, 0, coiommu_unpin_range(v->fd, P(0), NP * CT_PAGE));
 	vmm_counts(v, __LINE__, 0);
-	REC(v, 0, ct_co_pin(v->fd, P(16), LIMIT * CT_PAGE));
+	REC(v, 0, coiommu_pin_range(v->fd, P(16), LIMIT * CT_PAGE));
 	vmm_counts(v, __LINE__, LIMIT);
-	REC(v, 0, ct_co_unpin(v->fd, P(16), LIMIT * CT_PAGE));
+	REC(v, 0, coiommu_unpin_range(v->fd, P(16), LIMIT * CT_PAGE));
 	vmm_counts(v, __LINE__, 0);
 	vmm_exit(v);
 }
@@ -210,10 +210,10 @@ static void vmm_with_cap(struct vmm *v, const char *bdf, bool drop)
 		REC(v, 0, ct_cap_drop(CAP_IPC_LOCK));
 		REC(v, 0, ct_cap_has(CAP_IPC_LOCK));
 	}
-	REC(v, 0, ct_co_pin(v->fd, P(0), NP * CT_PAGE));
+	REC(v, 0, coiommu_pin_range(v->fd, P(0), NP * CT_PAGE));
 	vmm_counts(v, __LINE__, NP);
 	vmm_dma_lands(v, __LINE__, P(0), P(LIMIT + 4));
-	REC(v, 0, ct_co_unpin(v->fd, P(0), NP * CT_PAGE));
+	REC(v, 0, coiommu_unpin_range(v->fd, P(0), NP * CT_PAGE));
 	vmm_counts(v, __LINE__, 0);
 	vmm_exit(v);
 }

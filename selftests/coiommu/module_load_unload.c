@@ -16,24 +16,6 @@
 
 #include "ct_fixture.h"
 
-/* The "instance:" line of the fd's fdinfo, or -1. */
-static long instance_id(int fd)
-{
-	char path[64], line[128];
-	long id = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "coiommu-instance: %ld", &id) == 1)
-			break;
-	fclose(f);
-	return id;
-}
-
 TEST(module_load_unload)
 {
 	struct ct_pins base;
@@ -62,13 +44,13 @@ TEST(module_load_unload)
 	fd2 = open("/dev/coiommu", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, fd2);
 	EXPECT_EQ(COIOMMU_API_VERSION, ioctl(fd2, COIOMMU_GET_API_VERSION));
-	id1 = instance_id(fd1);
-	id2 = instance_id(fd2);
+	id1 = ct_co_fdinfo(fd1, "coiommu-instance");
+	id2 = ct_co_fdinfo(fd2, "coiommu-instance");
 	ASSERT_LE(0, id1);
 	ASSERT_LE(0, id2);
 	EXPECT_NE(id1, id2);
 	fd3 = dup(fd1);
-	EXPECT_EQ(id1, instance_id(fd3));
+	EXPECT_EQ(id1, ct_co_fdinfo(fd3, "coiommu-instance"));
 	close(fd3);
 
 	/* Another process gets its own instance too. */
@@ -76,7 +58,7 @@ TEST(module_load_unload)
 	ASSERT_LE(0, child);
 	if (!child) {
 		int fd = open("/dev/coiommu", O_RDWR | O_CLOEXEC);
-		long id = instance_id(fd);
+		long id = ct_co_fdinfo(fd, "coiommu-instance");
 
 		_exit(fd >= 0 && id >= 0 && id != id1 && id != id2 &&
 		      ioctl(fd, COIOMMU_GET_API_VERSION) == COIOMMU_API_VERSION ?

@@ -37,25 +37,7 @@
 #define PINNED		CTG_DTT_PINNED
 #define ACCESSED	CTG_DTT_ACCESSED
 
-FIXTURE(pk) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-};
-
-FIXTURE_SETUP(pk)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1, .unparked = true };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(pk)
-{
-	ct_trace_stop();
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
+CTG_FIXTURE(pk, .nr_vcpus = 1, .unparked = true);
 
 /*
  * Parked for HOLD_MS (and through the shrinker): nothing changed since

@@ -174,9 +174,7 @@ static void shrinker_main(int ctl, int rep)
 }
 
 FIXTURE(race) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	struct runner w[2];
 	bool running;
 	pid_t helper;

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "ct_guest.h"
@@ -34,39 +33,10 @@
 #define L_GPA		TABLE(CTG_TABLE_PAGES - 2)
 #define TABLES_SIZE	(CTG_TABLE_PAGES * CT_PAGE)
 
-FIXTURE(ra) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
-	uint8_t snap[CTG_TABLE_PAGES * 4096];
-};
+CTG_FIXTURE(ra, .nr_vcpus = 1);
 
-FIXTURE_SETUP(ra)
-{
-	struct ctg_cfg cfg = { .nr_vcpus = 1 };
-
-	ctg_fixture_start(_metadata, &self->env, &self->kmsg, &self->t);
-	ASSERT_EQ(0, ctg_create(&self->t, &cfg));
-}
-
-FIXTURE_TEARDOWN(ra)
-{
-	ctg_fixture_end(_metadata, &self->env, &self->kmsg, &self->t);
-}
-
-static int command(struct ctg *t, uint32_t flags, uint32_t cmd,
-		   uint64_t root, uint32_t level)
-{
-	struct coiommu_command c = {
-		.argsz = sizeof(c),
-		.flags = flags,
-		.cmd = cmd,
-		.dtt_level = level,
-		.dtt_root = root,
-	};
-
-	return ioctl(t->co, COIOMMU_COMMAND, &c) ? -errno : 0;
-}
+/* The reused tables when the stale root is offered: none may change. */
+static uint8_t snap[TABLES_SIZE];
 
 /* The guest maps @gpa's page: one request, PINNED when it looks. */
 static void guest_maps(struct __test_metadata *_metadata, struct ctg *t,
@@ -116,7 +86,7 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 
 	ct_fill(ctg_hva(t, CTG_DATA_GPA), 32 * CT_PAGE, 0x57a1e);
 	guest_maps(_metadata, t, P1_GPA);
-	ASSERT_EQ(0, command(t, 0, COIOMMU_CMD_DEACTIVATE, 0, 0));
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_DEACTIVATE, 0, 0));
 
 	/*
 	 * The tables are freed and reused: R now leads everywhere to K, K
@@ -132,11 +102,11 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 	leaf = ctg_hva(t, L_GPA);
 	for (i = 0; i < 1024; i++)
 		leaf[i] = 1;
-	memcpy(self->snap, tables, TABLES_SIZE);
+	memcpy(snap, tables, TABLES_SIZE);
 
 	/* The VMM forwards the latched root: stale. */
-	EXPECT_EQ(-ESTALE, command(t, 0, COIOMMU_CMD_ACTIVATE, root,
-				   t->dtt_level));
+	EXPECT_EQ(-ESTALE, coiommu_command(t->co, COIOMMU_CMD_ACTIVATE, root,
+					   t->dtt_level));
 
 	/* A request now is completed, refused, and touches nothing. */
 	ASSERT_EQ(0, coiommu_get_stats(t->co, &st0));
@@ -152,9 +122,9 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 		TH_LOG("%lu pages pinned for a request on a stale root",
 		       b.acquired - a.acquired);
 	}
-	EXPECT_EQ(0, memcmp(self->snap, tables, TABLES_SIZE)) {
+	EXPECT_EQ(0, memcmp(snap, tables, TABLES_SIZE)) {
 		for (i = 0; i < TABLES_SIZE; i++)
-			if (self->snap[i] != tables[i])
+			if (snap[i] != tables[i])
 				break;
 		TH_LOG("the stale tables were written at GPA %#llx",
 		       (unsigned long long)(CTG_TABLES_GPA + i));
@@ -168,8 +138,9 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 	ASSERT_EQ(0, ctg_dtt_init(t, t->dtt_level));
 	ASSERT_EQ(root, t->dtt_root);
 	ASSERT_EQ(0, ctg_dtt_cover(t, CTG_RAM_GPA, t->ram_size));
-	ASSERT_EQ(0, command(t, COIOMMU_COMMAND_NEW_ROOT,
-			     COIOMMU_CMD_ACTIVATE, root, t->dtt_level));
+	ASSERT_EQ(0, coiommu_command_flags(t->co, COIOMMU_CMD_ACTIVATE, root,
+					   t->dtt_level,
+					   COIOMMU_COMMAND_NEW_ROOT));
 	guest_maps(_metadata, t, P2_GPA);
 	dma_lands(_metadata, t, P2_GPA, 3);
 	ASSERT_EQ(0, coiommu_get_stats(t->co, &st));
@@ -178,8 +149,8 @@ TEST_F_TIMEOUT(ra, stale_root, 180)
 	EXPECT_EQ(3, ct_pins_outstanding(&self->env.base));
 
 	/* NEW_ROOT goes with ACTIVATE only. */
-	EXPECT_EQ(-EINVAL, command(t, COIOMMU_COMMAND_NEW_ROOT,
-				   COIOMMU_CMD_PARK, 0, 0));
+	EXPECT_EQ(-EINVAL, coiommu_command_flags(t->co, COIOMMU_CMD_PARK, 0, 0,
+						 COIOMMU_COMMAND_NEW_ROOT));
 	ASSERT_EQ(0, ctg_run(t, 0, CTG_OP_EXIT, 0, 0, 0, 0));
 }
 
@@ -190,7 +161,7 @@ TEST_F_TIMEOUT(ra, other_root, 180)
 
 	ct_fill(ctg_hva(t, CTG_DATA_GPA), 32 * CT_PAGE, 0x07e2);
 	guest_maps(_metadata, t, P1_GPA);
-	ASSERT_EQ(0, command(t, 0, COIOMMU_CMD_DEACTIVATE, 0, 0));
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_DEACTIVATE, 0, 0));
 
 	/* A new root page with the same lower tables. */
 	root2 = ctg_alloc_table(t);

@@ -38,6 +38,7 @@
 #include "ct_guest.h"
 #include "ct_unpin.h"
 #include "ctg_fixture.h"
+#include "ctv_fixture.h"
 
 #define NP		16
 #define BASE		0x400000UL
@@ -47,12 +48,7 @@
 #define UNBIND_PATH	"/sys/bus/pci/drivers/vfio-pci/unbind"
 
 FIXTURE(rd) {
-	struct ct_env env;
-	struct ct_edu a, b;
-	struct ct_kmsg kmsg;
-	struct ct_ram g;
-	char bdf[4][32];
-	int fd;
+	struct ctv v;
 	pid_t unbinder;
 };
 
@@ -60,62 +56,35 @@ static int wait_child(pid_t pid, long ms);
 
 FIXTURE_SETUP(rd)
 {
-	self->fd = -1;
+	const struct ctv_cfg cfg = {
+		.open_edu = 2, .open_retry_ms = 3000, .arena = NP * CT_PAGE,
+		.base = BASE, .seed = 0x7e3d,
+	};
+
 	self->unbinder = -1;
-	self->kmsg.fd = -1;
-	self->a.device = self->a.group = self->a.container = -1;
-	self->b.device = self->b.group = self->b.container = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_LE(2, ct_edu_list(self->bdf, 4)) {
-		TH_LOG("the VM must have two edu devices");
-	}
-	ASSERT_EQ(0, ct_edu_open_retry(&self->a, self->bdf[0], -1, 3000));
-	ASSERT_EQ(0, ct_edu_open_retry(&self->b, self->bdf[1], -1, 3000));
-	ASSERT_NE(self->a.group_id, self->b.group_id);
-	ASSERT_EQ(0, ct_ram_init(&self->g, NP * CT_PAGE));
-	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
-	ct_ram_fill(&self->g, 0x7e3d);
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
+	ctv_setup(_metadata, &self->v, &cfg);
 }
 
 FIXTURE_TEARDOWN(rd)
 {
-	if (self->fd >= 0)
-		close(self->fd);
+	if (self->v.fd >= 0)
+		close(self->v.fd);
+	self->v.fd = -1;
 	if (self->unbinder > 0) {
 		/* The instance is closed: the unbind can finish now. */
 		kill(self->unbinder, SIGKILL);
 		EXPECT_NE(-1, wait_child(self->unbinder, 10000)) {
 			TH_LOG("the unbind of %s is still blocked with every file of the test closed",
-			       self->a.bdf);
+			       self->v.a.bdf);
 		}
 	}
-	ct_kmsg_close(&self->kmsg);
-	ct_edu_close(&self->b);
-	ct_edu_close(&self->a);
-	/* Back to vfio-pci for the tests after this one. */
-	ct_edu_bind_vfio(self->bdf[0]);
-	ct_edu_bind_vfio(self->bdf[1]);
-	ct_ram_free(&self->g);
-	ct_env_teardown(_metadata, &self->env);
-}
-
-static int remove_bdf(int fd, int bdf)
-{
-	struct coiommu_remove_device r = {
-		.argsz = sizeof(r),
-		.bdf = bdf,
-	};
-
-	return ct_co_ioctl(fd, COIOMMU_REMOVE_DEVICE, &r);
+	/* ctv_teardown() gives both devices back to vfio-pci. */
+	ctv_teardown(_metadata, &self->v);
 }
 
 static int remove_edu(int fd, const struct ct_edu *e)
 {
-	return remove_bdf(fd, ct_bdf_parse(e->bdf));
+	return coiommu_remove_device(fd, ct_bdf_parse(e->bdf));
 }
 
 static void expect_stats(struct __test_metadata *_metadata, int line, int fd,
@@ -124,7 +93,7 @@ static void expect_stats(struct __test_metadata *_metadata, int line, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(devices, st.nr_devices) {
 		TH_LOG("line %d", line);
 	}
@@ -180,19 +149,19 @@ static bool bound_to_vfio(const char *bdf)
 
 TEST_F_TIMEOUT(rd, remove_device, 180)
 {
-	struct ct_ram *g = &self->g;
-	struct ct_edu *a = &self->a, *b = &self->b;
-	struct ct_kmsg *k = &self->kmsg;
+	struct ct_ram *g = &self->v.g;
+	struct ct_edu *a = &self->v.a, *b = &self->v.b;
+	struct ct_kmsg *k = &self->v.kmsg;
 	uint8_t bufa[LEN], bufb[LEN];
 	long t0, took;
 	int status, ret;
 
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
-	EXPECT_STATS(self->fd, 2, 2, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), 8 * CT_PAGE));
-	EXPECT_STATS(self->fd, 2, 2, 8);
-	EXPECT_EQ(8, ct_pins_outstanding(&self->env.base));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, a));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, b));
+	EXPECT_STATS(self->v.fd, 2, 2, 0);
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(0), 8 * CT_PAGE));
+	EXPECT_STATS(self->v.fd, 2, 2, 8);
+	EXPECT_EQ(8, ct_pins_outstanding(&self->v.env.base));
 	EXPECT_EQ(32, ct_locked_vm_kb(getpid()));
 
 	/* Both reach the pinned pages. */
@@ -202,30 +171,30 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	CT_DMA_LANDS(g, b, P(3), bufb, LEN);
 
 	/* An unknown BDF: nothing happens. */
-	EXPECT_EQ(-ENOENT, remove_bdf(self->fd, 0xfff8));
-	EXPECT_STATS(self->fd, 2, 2, 8);
+	EXPECT_EQ(-ENOENT, coiommu_remove_device(self->v.fd, 0xfff8));
+	EXPECT_STATS(self->v.fd, 2, 2, 8);
 
 	/* A goes: its domain loses the mappings, B keeps them. */
-	ret = remove_edu(self->fd, a);
+	ret = remove_edu(self->v.fd, a);
 	EXPECT_EQ(0, ret) {
 		TH_LOG("REMOVE_DEVICE of %s: %s", a->bdf, strerror(-ret));
 	}
-	EXPECT_STATS(self->fd, 1, 1, 8);
-	EXPECT_EQ(8, ct_pins_outstanding(&self->env.base)) {
+	EXPECT_STATS(self->v.fd, 1, 1, 8);
+	EXPECT_EQ(8, ct_pins_outstanding(&self->v.env.base)) {
 		TH_LOG("the pages stay pinned for B");
 	}
 	EXPECT_EQ(32, ct_locked_vm_kb(getpid()));
 	CT_DMA_BLOCKED(g, a, k, P(4), LEN);
 	CT_DMA_LANDS(g, b, P(4), bufb, LEN);
 	/* A pin made afterwards reaches B only. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(8), CT_PAGE));
-	EXPECT_STATS(self->fd, 1, 1, 9);
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(8), CT_PAGE));
+	EXPECT_STATS(self->v.fd, 1, 1, 9);
 	CT_DMA_LANDS(g, b, P(8), bufb, LEN);
 	CT_DMA_BLOCKED(g, a, k, P(8) + 8, LEN);
 
 	/* Twice: -ENOENT. */
-	EXPECT_EQ(-ENOENT, remove_edu(self->fd, a));
-	EXPECT_STATS(self->fd, 1, 1, 9);
+	EXPECT_EQ(-ENOENT, remove_edu(self->v.fd, a));
+	EXPECT_STATS(self->v.fd, 1, 1, 9);
 
 	/*
 	 * The VMM closes its own file of A; the host driver lets A go while
@@ -243,8 +212,8 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	}
 	if (status == -1) {
 		/* Let it finish: close the instance, and time that. */
-		close(self->fd);
-		self->fd = -1;
+		close(self->v.fd);
+		self->v.fd = -1;
 		status = wait_child(self->unbinder, 20000);
 		took = ct_now_ms() - t0;
 		TH_LOG("with the instance closed the unbind %s after %ld ms",
@@ -261,12 +230,12 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 	}
 
 	/* B still works, with the instance open. */
-	if (self->fd >= 0) {
-		EXPECT_STATS(self->fd, 1, 1, 9);
+	if (self->v.fd >= 0) {
+		EXPECT_STATS(self->v.fd, 1, 1, 9);
 		CT_DMA_LANDS(g, b, P(5), bufb, LEN);
-		ASSERT_EQ(0, ct_co_unpin(self->fd, P(0), NP * CT_PAGE));
-		EXPECT_STATS(self->fd, 1, 1, 0);
-		EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
+		ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(0), NP * CT_PAGE));
+		EXPECT_STATS(self->v.fd, 1, 1, 0);
+		EXPECT_EQ(0, ct_pins_outstanding(&self->v.env.base));
 		EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 		CT_DMA_BLOCKED(g, b, k, P(6), LEN);
 	}
@@ -275,46 +244,44 @@ TEST_F_TIMEOUT(rd, remove_device, 180)
 /* A and B share a domain: removing A leaves its mappings to B. */
 TEST_F_TIMEOUT(rd, remove_device_shared_domain, 120)
 {
-	struct ct_ram *g = &self->g;
-	struct ct_edu *a = &self->a, *b = &self->b;
+	struct ct_ram *g = &self->v.g;
+	struct ct_edu *a = &self->v.a, *b = &self->v.b;
 	uint8_t bufa[LEN], bufb[LEN];
 	int ret;
 
 	ct_edu_close(b);
-	ASSERT_EQ(0, ct_edu_open(b, self->bdf[1], a->container));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
-	EXPECT_STATS(self->fd, 2, 1, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), 4 * CT_PAGE));
+	ASSERT_EQ(0, ct_edu_open(b, self->v.bdf[1], a->container));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, a));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, b));
+	EXPECT_STATS(self->v.fd, 2, 1, 0);
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(0), 4 * CT_PAGE));
 	CT_EDU_LOAD(g, a, P(0), bufa, LEN);
 	CT_EDU_LOAD(g, b, P(1), bufb, LEN);
 
-	ret = remove_edu(self->fd, a);
+	ret = remove_edu(self->v.fd, a);
 	EXPECT_EQ(0, ret) {
 		TH_LOG("REMOVE_DEVICE of %s: %s", a->bdf, strerror(-ret));
 	}
-	EXPECT_STATS(self->fd, 1, 1, 4);
-	EXPECT_EQ(4, ct_pins_outstanding(&self->env.base));
+	EXPECT_STATS(self->v.fd, 1, 1, 4);
+	EXPECT_EQ(4, ct_pins_outstanding(&self->v.env.base));
 	/* The domain is B's too: still mapped, for both. */
 	CT_DMA_LANDS(g, b, P(2), bufb, LEN);
 	CT_DMA_LANDS(g, a, P(3), bufa, LEN);
-	EXPECT_EQ(-ENOENT, remove_edu(self->fd, a));
+	EXPECT_EQ(-ENOENT, remove_edu(self->v.fd, a));
 	/* B goes as well: the domain's last device, unmapped. */
-	ret = remove_edu(self->fd, b);
+	ret = remove_edu(self->v.fd, b);
 	EXPECT_EQ(0, ret);
-	EXPECT_STATS(self->fd, 0, 0, 4);
-	CT_DMA_BLOCKED(g, b, &self->kmsg, P(0), LEN);
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(0), 4 * CT_PAGE));
-	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
+	EXPECT_STATS(self->v.fd, 0, 0, 4);
+	CT_DMA_BLOCKED(g, b, &self->v.kmsg, P(0), LEN);
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(0), 4 * CT_PAGE));
+	EXPECT_EQ(0, ct_pins_outstanding(&self->v.env.base));
 }
 
 
 /* ---- a guest's requests after its device was removed ------------------ */
 
 FIXTURE(rg) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	struct ct_edu b;
 };
 
@@ -356,7 +323,7 @@ TEST_F_TIMEOUT(rg, remove_device_guest, 120)
 	ASSERT_EQ(0, ctg_edu_prime(t, CTG_GPA(gp), 3));
 	CTU_DMA_LANDS(t, CTG_GPA(gp), 3);
 
-	ret = remove_bdf(t->co, t->bdf);
+	ret = coiommu_remove_device(t->co, t->bdf);
 	EXPECT_EQ(0, ret) {
 		TH_LOG("REMOVE_DEVICE of the guest's %s: %s", t->edu.bdf,
 		       strerror(-ret));

@@ -66,9 +66,7 @@
 #define HUGE_NEEDED	16	/* two VMs of 8 MiB, with room */
 
 FIXTURE(sr) {
-	struct ct_env env;
-	struct ct_kmsg kmsg;
-	struct ctg t;
+	CTG_FIXTURE_MEMBERS;
 	long old_huge;
 };
 
@@ -177,37 +175,6 @@ static int present(const void *p)
 	return n == sizeof(e) ? !!(e >> 63) : -1;
 }
 
-/* @key of /sys/kernel/debug/coiommu/<@id>, or -1. */
-static long debugfs_value(long id, const char *key)
-{
-	char path[96], line[256];
-	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/coiommu/%ld", id);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			val = strtol(line + klen + 1, NULL, 0);
-			break;
-		}
-	fclose(f);
-	return val;
-}
-
-static long wait_locked_vm(long kb)
-{
-	long deadline = ct_now_ms() + 5000, now;
-
-	while ((now = ct_locked_vm_kb(getpid())) != kb &&
-	       ct_now_ms() < deadline)
-		usleep(10000);
-	return now;
-}
-
 TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 {
 	struct ctg *t = &self->t;
@@ -260,7 +227,7 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 	got = ct_pins_wait(&self->env.base, 1 + NI + NM - zero, 5000);
 	EXPECT_EQ(1 + NI + NM - zero, got);
 	EXPECT_EQ(4 * (1 + NI + NM - zero),
-		  wait_locked_vm(4 * (1 + NI + NM - zero)));
+		  ct_locked_vm_wait(4 * (1 + NI + NM - zero), 5000));
 	ASSERT_EQ(0, coiommu_get_stats(t->co, &st));
 	TH_LOG("%u drops: %u of %d idle pages unpinned by the shrinker (%llu counted)",
 	       drops, zero, NI, (unsigned long long)st.unpins_shrinker);
@@ -352,7 +319,7 @@ TEST_F_TIMEOUT(sr, shrinker_reclaim_safe, 400)
 		}
 		/* Into the reclaimer's loop, at a different point each round. */
 		usleep(50000 + 60000 * r);
-		shrunk = debugfs_value(res[2], "unpins_shrinker");
+		shrunk = ct_co_debugfs(res[2], "unpins_shrinker");
 		if (r % 2) {
 			EXPECT_EQ(1, write(go[1], "x", 1));
 		} else {

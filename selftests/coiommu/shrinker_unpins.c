@@ -132,17 +132,6 @@ static void drop_until(struct __test_metadata *_metadata,
 	}
 }
 
-/* Wait for VmLck to come down to @kb (the worker may return it). */
-static long wait_locked_vm(long kb)
-{
-	long deadline = ct_now_ms() + 5000, now;
-
-	while ((now = ct_locked_vm_kb(getpid())) != kb &&
-	       ct_now_ms() < deadline)
-		usleep(10000);
-	return now;
-}
-
 TEST_F_TIMEOUT(sh, shrinker_unpins, 240)
 {
 	struct ct_kmsg *k = &self->kmsg;
@@ -202,7 +191,8 @@ TEST_F_TIMEOUT(sh, shrinker_unpins, 240)
 		EXPECT_ENTRIES(t, i, M0, NM, PINNED | 1);
 		EXPECT_ENTRIES(t, i, K0, NK, PINNED | 1);
 	}
-	EXPECT_EQ(4 * 2 * (1 + NM + NK), wait_locked_vm(4 * 2 * (1 + NM + NK)));
+	EXPECT_EQ(4 * 2 * (1 + NM + NK),
+		  ct_locked_vm_wait(4 * 2 * (1 + NM + NK), 5000));
 	EXPECT_EQ(2 * (1 + NM + NK), ct_pins_outstanding(&self->env.base));
 	for (i = 0; i < 2; i++) {
 		struct ctg *t = &self->t[i];
@@ -235,7 +225,8 @@ TEST_F_TIMEOUT(sh, shrinker_unpins, 240)
 	EXPECT_ENTRIES(&self->t[1], 1, M0, NM, PINNED | 1);
 	EXPECT_EQ(NI + NK, st[0].unpins_shrinker);
 	EXPECT_ENTRIES(&self->t[0], 0, K0, NK, 0);
-	EXPECT_EQ(4 * (2 + NM + NM + NK), wait_locked_vm(4 * (2 + NM + NM + NK)));
+	EXPECT_EQ(4 * (2 + NM + NM + NK),
+		  ct_locked_vm_wait(4 * (2 + NM + NM + NK), 5000));
 	CTU_DMA_BLOCKED(&self->t[0], k, CTG_GPA(K0 + 1));
 	CTU_DMA_LANDS(&self->t[1], CTG_GPA(K0 + 1), 10);
 
@@ -257,7 +248,7 @@ TEST_F_TIMEOUT(sh, shrinker_unpins, 240)
 		EXPECT_ENTRIES(&self->t[i], i, M0, NM, 0);
 		ASSERT_EQ(0, ctg_run(&self->t[i], 0, CTG_OP_EXIT, 0, 0, 0, 0));
 	}
-	EXPECT_EQ(4 * 2, wait_locked_vm(4 * 2));
+	EXPECT_EQ(4 * 2, ct_locked_vm_wait(4 * 2, 5000));
 	EXPECT_EQ(2, ct_pins_outstanding(&self->env.base)) {
 		TH_LOG("FOLL_PIN pins: only the two slot pages may be left");
 	}
@@ -356,7 +347,7 @@ TEST_F_TIMEOUT(sh, deferred_uncharge, 240)
 	       (unsigned long long)st.unpins_lazy);
 	/* Both slot pages and what instance 0 still has pinned. */
 	EXPECT_EQ(4 * (2 + st.pinned_pages),
-		  wait_locked_vm(4 * (2 + st.pinned_pages)));
+		  ct_locked_vm_wait(4 * (2 + st.pinned_pages), 5000));
 	EXPECT_EQ(2 + st.pinned_pages, ct_pins_outstanding(&self->env.base));
 	ASSERT_EQ(0, ctg_run(t, 0, CTG_OP_EXIT, 0, 0, 0, 0));
 }

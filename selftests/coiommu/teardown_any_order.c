@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ct_fixture.h"
+#include "ctv_fixture.h"
 
 #define NP	16
 #define BASE	0x500000UL
@@ -25,37 +25,9 @@
 
 #define BIG	(512UL << 20)		/* guest RAM of the killed VMM */
 
-FIXTURE(co) {
-	struct ct_env env;
-	struct ct_edu edu;
-	struct ct_kmsg kmsg;
-	struct ct_ram g;
-	char bdf[4][32];
-	int fd;
-};
-
-FIXTURE_SETUP(co)
-{
-	self->fd = -1;
-	self->kmsg.fd = -1;
-	self->edu.device = self->edu.group = self->edu.container = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_LE(1, ct_edu_list(self->bdf, 4));
-	ASSERT_EQ(0, ct_ram_init(&self->g, NP * CT_PAGE));
-	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
-	ct_ram_fill(&self->g, 0x7ea4);
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-}
-
-FIXTURE_TEARDOWN(co)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-	ct_kmsg_close(&self->kmsg);
-	ct_edu_close(&self->edu);
-	ct_ram_free(&self->g);
-	ct_env_teardown(_metadata, &self->env);
-}
+/* The tests open the device and the instance (self->v.a, self->v.fd). */
+CTV_FIXTURE(co, .min_edu = 1, .no_instance = true, .arena = NP * CT_PAGE,
+	    .base = BASE, .seed = 0x7ea4);
 
 enum { INSTANCE, DEVICE, GROUP, CONTAINER, NFILES };
 static const char *const file_name[NFILES] = {
@@ -66,19 +38,19 @@ static void close_file(FIXTURE_DATA(co) *self, int which)
 {
 	switch (which) {
 	case INSTANCE:
-		close(self->fd);
-		self->fd = -1;
+		close(self->v.fd);
+		self->v.fd = -1;
 		break;
 	case DEVICE:
-		ct_edu_close_device(&self->edu);
+		ct_edu_close_device(&self->v.a);
 		break;
 	case GROUP:
-		close(self->edu.group);
-		self->edu.group = -1;
+		close(self->v.a.group);
+		self->v.a.group = -1;
 		break;
 	case CONTAINER:
-		close(self->edu.container);
-		self->edu.container = -1;
+		close(self->v.a.container);
+		self->v.a.container = -1;
 		break;
 	}
 }
@@ -86,13 +58,13 @@ static void close_file(FIXTURE_DATA(co) *self, int which)
 /* Open everything and pin NPIN pages. */
 static void vmm_up(struct __test_metadata *_metadata, FIXTURE_DATA(co) *self)
 {
-	ASSERT_EQ(0, ct_edu_open_retry(&self->edu, self->bdf[0], -1, 3000));
-	self->fd = ct_co_open();
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, &self->edu));
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), NPIN * CT_PAGE));
-	ASSERT_EQ(NPIN, ct_pins_outstanding(&self->env.base));
+	ASSERT_EQ(0, ct_edu_open_retry(&self->v.a, self->v.bdf[0], -1, 3000));
+	self->v.fd = coiommu_open();
+	ASSERT_LE(0, self->v.fd);
+	ASSERT_EQ(0, ct_ram_set_map(&self->v.g, self->v.fd));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, &self->v.a));
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(0), NPIN * CT_PAGE));
+	ASSERT_EQ(NPIN, ct_pins_outstanding(&self->v.env.base));
 	ASSERT_EQ(NPIN * 4, ct_locked_vm_kb(getpid()));
 }
 
@@ -128,11 +100,11 @@ TEST_F_TIMEOUT(co, teardown_any_order, 240)
 			bool inst_open;
 
 			close_file(self, order[i]);
-			inst_open = self->fd >= 0;
+			inst_open = self->v.fd >= 0;
 			if (!inst_open || i == NFILES - 1)
 				continue;
 			/* The instance keeps its pins and its device. */
-			ASSERT_EQ(0, ct_co_stats(self->fd, &st));
+			ASSERT_EQ(0, coiommu_get_stats(self->v.fd, &st));
 			EXPECT_EQ(NPIN, st.pinned_pages) {
 				TH_LOG("order %s, after closing the %s", desc,
 				       file_name[order[i]]);
@@ -141,16 +113,16 @@ TEST_F_TIMEOUT(co, teardown_any_order, 240)
 				TH_LOG("order %s, after closing the %s", desc,
 				       file_name[order[i]]);
 			}
-			EXPECT_EQ(NPIN, ct_pins_outstanding(&self->env.base));
+			EXPECT_EQ(NPIN, ct_pins_outstanding(&self->v.env.base));
 		}
-		EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 2000)) {
+		EXPECT_EQ(0, ct_pins_wait(&self->v.env.base, 0, 2000)) {
 			TH_LOG("order %s: FOLL_PIN pins leaked", desc);
 		}
 		EXPECT_EQ(0, ct_locked_vm_kb(getpid())) {
 			TH_LOG("order %s: locked_vm not returned", desc);
 		}
-		memset(&self->edu, 0, sizeof(self->edu));
-		self->edu.device = self->edu.group = self->edu.container = -1;
+		memset(&self->v.a, 0, sizeof(self->v.a));
+		self->v.a.device = self->v.a.group = self->v.a.container = -1;
 		nperm++;
 	} while (next_perm(order, NFILES));
 	EXPECT_EQ(24, nperm);
@@ -159,8 +131,8 @@ TEST_F_TIMEOUT(co, teardown_any_order, 240)
 /* Closing the instance unmaps, even though the device stays open. */
 TEST_F_TIMEOUT(co, close_instance_unmaps, 60)
 {
-	struct ct_ram *g = &self->g;
-	struct ct_edu *e = &self->edu;
+	struct ct_ram *g = &self->v.g;
+	struct ct_edu *e = &self->v.a;
 	uint8_t buf[LEN];
 	bool logged;
 
@@ -169,11 +141,11 @@ TEST_F_TIMEOUT(co, close_instance_unmaps, 60)
 	CT_DMA_LANDS(g, e, P(2), buf, LEN);
 
 	close_file(self, INSTANCE);
-	EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 2000));
+	EXPECT_EQ(0, ct_pins_wait(&self->v.env.base, 0, 2000));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
-	CT_DMA_BLOCKED(g, e, &self->kmsg, P(1), LEN);
-	CT_DMA_BLOCKED(g, e, &self->kmsg, P(2) + 0x10, 0x100);
-	ASSERT_EQ(0, ct_edu_dma_fault(e, &self->kmsg, P(3), 0, LEN, false,
+	CT_DMA_BLOCKED(g, e, &self->v.kmsg, P(1), LEN);
+	CT_DMA_BLOCKED(g, e, &self->v.kmsg, P(2) + 0x10, 0x100);
+	ASSERT_EQ(0, ct_edu_dma_fault(e, &self->v.kmsg, P(3), 0, LEN, false,
 				      &logged));
 	EXPECT_TRUE(logged) {
 		TH_LOG("no DMAR read fault logged for 0x%lx", P(3));
@@ -198,19 +170,19 @@ static void __attribute__((noreturn)) big_vmm(const char *bdf, int rep)
 	r.vaddr = (uintptr_t)ram;
 	if (ct_edu_open_retry(&e, bdf, -1, 3000))
 		_exit(11);
-	fd = ct_co_open();
+	fd = coiommu_open();
 	if (fd < 0)
 		_exit(12);
-	if (ct_co_set_map(fd, &r, 1))
+	if (coiommu_set_memory(fd, &r, 1))
 		_exit(13);
 	if (ct_co_add_edu(fd, &e))
 		_exit(14);
 	/* Held pins from before: exit must release these too. */
-	if (ct_co_pin(fd, BIG / 2, 64 * CT_PAGE))
+	if (coiommu_pin_range(fd, BIG / 2, 64 * CT_PAGE))
 		_exit(15);
 	if (write(rep, "R", 1) != 1)
 		_exit(16);
-	ret = ct_co_pin(fd, 0, BIG);
+	ret = coiommu_pin_range(fd, 0, BIG);
 	if (write(rep, &ret, sizeof(ret)) != sizeof(ret))
 		_exit(17);
 	for (;;)
@@ -231,7 +203,7 @@ TEST_F_TIMEOUT(co, kill_mid_pin, 300)
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		close(p[0]);
-		big_vmm(self->bdf[0], p[1]);
+		big_vmm(self->v.bdf[0], p[1]);
 	}
 	close(p[1]);
 	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
@@ -256,7 +228,7 @@ TEST_F_TIMEOUT(co, kill_mid_pin, 300)
 				   sizeof(pin_ret);
 			break;
 		}
-		n = ct_pins_outstanding(&self->env.base);
+		n = ct_pins_outstanding(&self->v.env.base);
 		if (n > 64 && !t_seen)
 			t_seen = ct_now_ms();
 		if (t_seen && ct_now_ms() - t_seen >= 30)
@@ -279,7 +251,7 @@ TEST_F_TIMEOUT(co, kill_mid_pin, 300)
 	close(p[0]);
 
 	/* Reaped: its pins are gone (the fixture then rmmods). */
-	EXPECT_EQ(0, ct_pins_wait(&self->env.base, 0, 5000)) {
+	EXPECT_EQ(0, ct_pins_wait(&self->v.env.base, 0, 5000)) {
 		TH_LOG("FOLL_PIN pins left by the killed VMM");
 	}
 }

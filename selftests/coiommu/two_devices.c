@@ -10,54 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ct_fixture.h"
+#include "ctv_fixture.h"
 
 #define NP	16
 #define BASE	0x400000UL
 #define P(n)	(BASE + (n) * CT_PAGE)
 #define LEN	CT_EDU_DMA_MAX
 
-FIXTURE(co) {
-	struct ct_env env;
-	struct ct_edu a, b;
-	struct ct_kmsg kmsg;
-	struct ct_ram g;
-	char bdf[4][32];
-	int fd;
-};
-
-FIXTURE_SETUP(co)
-{
-	self->fd = -1;
-	self->kmsg.fd = -1;
-	self->a.device = self->a.group = self->a.container = -1;
-	self->b.device = self->b.group = self->b.container = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_LE(2, ct_edu_list(self->bdf, 4)) {
-		TH_LOG("the VM must have two edu devices");
-	}
-	ASSERT_EQ(0, ct_edu_open(&self->a, self->bdf[0], -1));
-	ASSERT_EQ(0, ct_edu_open(&self->b, self->bdf[1], -1));
-	ASSERT_NE(self->a.group_id, self->b.group_id);
-	ASSERT_EQ(0, ct_ram_init(&self->g, NP * CT_PAGE));
-	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
-	ct_ram_fill(&self->g, 0x2de5);
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
-}
-
-FIXTURE_TEARDOWN(co)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-	ct_kmsg_close(&self->kmsg);
-	ct_edu_close(&self->b);
-	ct_edu_close(&self->a);
-	ct_ram_free(&self->g);
-	ct_env_teardown(_metadata, &self->env);
-}
+CTV_FIXTURE(co, .open_edu = 2, .arena = NP * CT_PAGE, .base = BASE,
+	    .seed = 0x2de5);
 
 static void expect_stats(struct __test_metadata *_metadata, int fd,
 			 unsigned int devices, unsigned int domains,
@@ -65,7 +26,7 @@ static void expect_stats(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(devices, st.nr_devices);
 	EXPECT_EQ(domains, st.nr_domains);
 	EXPECT_EQ(pinned, st.pinned_pages);
@@ -74,16 +35,16 @@ static void expect_stats(struct __test_metadata *_metadata, int fd,
 
 TEST_F_TIMEOUT(co, two_devices, 120)
 {
-	struct ct_ram *g = &self->g;
-	struct ct_edu *a = &self->a, *b = &self->b;
-	struct ct_kmsg *k = &self->kmsg;
+	struct ct_ram *g = &self->v.g;
+	struct ct_edu *a = &self->v.a, *b = &self->v.b;
+	struct ct_kmsg *k = &self->v.kmsg;
 	uint8_t bufa[LEN], bufb[LEN];
 	struct ct_pins before, after;
 
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
-	expect_stats(_metadata, self->fd, 1, 1, 0, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), 4 * CT_PAGE));
-	expect_stats(_metadata, self->fd, 1, 1, 4, 4);
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, a));
+	expect_stats(_metadata, self->v.fd, 1, 1, 0, 0);
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(0), 4 * CT_PAGE));
+	expect_stats(_metadata, self->v.fd, 1, 1, 4, 4);
 
 	/* A reaches the pinned pages; B, not added, reaches nothing. */
 	CT_EDU_LOAD(g, a, P(0), bufa, LEN);
@@ -92,9 +53,9 @@ TEST_F_TIMEOUT(co, two_devices, 120)
 
 	/* Adding B replays the 4 pinned pages into its domain. */
 	ASSERT_EQ(0, ct_pins_read(&before));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, b));
 	ASSERT_EQ(0, ct_pins_read(&after));
-	expect_stats(_metadata, self->fd, 2, 2, 4, 4);
+	expect_stats(_metadata, self->v.fd, 2, 2, 4, 4);
 	EXPECT_EQ(before.acquired, after.acquired) {
 		TH_LOG("replay took %lu new FOLL_PIN pins",
 		       after.acquired - before.acquired);
@@ -105,17 +66,17 @@ TEST_F_TIMEOUT(co, two_devices, 120)
 	CT_DMA_LANDS(g, a, P(2), bufa, LEN);
 
 	/* A pin made with both added reaches both. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(4), CT_PAGE));
-	expect_stats(_metadata, self->fd, 2, 2, 5, 5);
-	EXPECT_EQ(5, ct_pins_outstanding(&self->env.base));
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(4), CT_PAGE));
+	expect_stats(_metadata, self->v.fd, 2, 2, 5, 5);
+	EXPECT_EQ(5, ct_pins_outstanding(&self->v.env.base));
 	EXPECT_EQ(20, ct_locked_vm_kb(getpid()));
 	CT_DMA_LANDS(g, a, P(4), bufa, LEN);
 	CT_DMA_LANDS(g, b, P(4) + 1, bufb, LEN);
 
 	/* Unpin: both are blocked. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(0), 5 * CT_PAGE));
-	expect_stats(_metadata, self->fd, 2, 2, 0, 5);
-	EXPECT_EQ(0, ct_pins_outstanding(&self->env.base));
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(0), 5 * CT_PAGE));
+	expect_stats(_metadata, self->v.fd, 2, 2, 0, 5);
+	EXPECT_EQ(0, ct_pins_outstanding(&self->v.env.base));
 	EXPECT_EQ(0, ct_locked_vm_kb(getpid()));
 	CT_DMA_BLOCKED(g, a, k, P(1), LEN);
 	CT_DMA_BLOCKED(g, b, k, P(0), LEN);
@@ -124,25 +85,25 @@ TEST_F_TIMEOUT(co, two_devices, 120)
 /* Two devices in one container share a domain, and so its mappings. */
 TEST_F_TIMEOUT(co, two_devices_one_domain, 120)
 {
-	struct ct_ram *g = &self->g;
-	struct ct_edu *a = &self->a, *b = &self->b;
+	struct ct_ram *g = &self->v.g;
+	struct ct_edu *a = &self->v.a, *b = &self->v.b;
 	uint8_t bufa[LEN], bufb[LEN];
 
 	ct_edu_close(b);
-	ASSERT_EQ(0, ct_edu_open(b, self->bdf[1], a->container));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, a));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, b));
-	expect_stats(_metadata, self->fd, 2, 1, 0, 0);
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(8), 2 * CT_PAGE));
-	expect_stats(_metadata, self->fd, 2, 1, 2, 2);
-	EXPECT_EQ(2, ct_pins_outstanding(&self->env.base));
+	ASSERT_EQ(0, ct_edu_open(b, self->v.bdf[1], a->container));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, a));
+	ASSERT_EQ(0, ct_co_add_edu(self->v.fd, b));
+	expect_stats(_metadata, self->v.fd, 2, 1, 0, 0);
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(8), 2 * CT_PAGE));
+	expect_stats(_metadata, self->v.fd, 2, 1, 2, 2);
+	EXPECT_EQ(2, ct_pins_outstanding(&self->v.env.base));
 	CT_EDU_LOAD(g, a, P(8), bufa, LEN);
 	CT_DMA_LANDS(g, a, P(9), bufa, LEN);
 	CT_EDU_LOAD(g, b, P(9) + 1, bufb, LEN);
 	CT_DMA_LANDS(g, b, P(8), bufb, LEN);
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(8), 2 * CT_PAGE));
-	expect_stats(_metadata, self->fd, 2, 1, 0, 2);
-	CT_DMA_BLOCKED(g, b, &self->kmsg, P(9), LEN);
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(8), 2 * CT_PAGE));
+	expect_stats(_metadata, self->v.fd, 2, 1, 0, 2);
+	CT_DMA_BLOCKED(g, b, &self->v.kmsg, P(9), LEN);
 }
 
 TEST_HARNESS_MAIN

@@ -161,19 +161,19 @@ TEST_F_TIMEOUT(ov, type1_first, 120)
 
 	/* type1 owns X in the device's domain. */
 	ASSERT_EQ(0, ct_vfio_map(e.container, t1, X, CT_PAGE));
-	co = ct_co_open();
+	co = coiommu_open();
 	ASSERT_LE(0, co);
 	ASSERT_EQ(0, ct_ram_set_map(&g, co));
 	ASSERT_EQ(0, ct_co_add_edu(co, &e));
 
-	EXPECT_EQ(-EEXIST, ct_co_pin(co, X, CT_PAGE));
-	ASSERT_EQ(0, ct_co_stats(co, &st));
+	EXPECT_EQ(-EEXIST, coiommu_pin_range(co, X, CT_PAGE));
+	ASSERT_EQ(0, coiommu_get_stats(co, &st));
 	EXPECT_EQ(0, st.pinned_pages);
 	EXPECT_EQ(1, ct_pins_outstanding(&self->env.base)) {
 		TH_LOG("only type1's pin may be left");
 	}
 	/* A pin next to it works and its DMA lands in the guest. */
-	ASSERT_EQ(0, ct_co_pin(co, Q, CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(co, Q, CT_PAGE));
 	CT_EDU_LOAD(&g, &e, Q, buf, LEN);
 	CT_DMA_LANDS(&g, &e, Q + 1, buf, FIT(Q + 1));
 
@@ -184,7 +184,7 @@ TEST_F_TIMEOUT(ov, type1_first, 120)
 	}
 	CT_RAM_CHECK(&g, "DMA to type1's X");
 
-	ASSERT_EQ(0, ct_co_unpin(co, Q, CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(co, Q, CT_PAGE));
 	EXPECT_EQ(1, ct_pins_outstanding(&self->env.base));
 	ASSERT_EQ(0, ct_vfio_unmap(e.container, X, CT_PAGE));
 	close(co);
@@ -242,7 +242,7 @@ static void vmm_open(struct vmm *v, const char *bdf)
 		vmm_fail(v, __LINE__, "no 2 MiB page (hugetlb or THP)", -1);
 	printf("# type1's 2 MiB buffer: %s\n", kind);
 	ct_fill(v->huge, HUGE, 0x2a2a);
-	v->co = ct_co_open();
+	v->co = coiommu_open();
 	TRY(v, v->co);
 	TRY(v, ct_ram_set_map(&v->g, v->co));
 	TRY(v, ct_co_add_edu(v->co, &v->a));
@@ -305,7 +305,7 @@ static void vmm_mismatch(struct vmm *v, int line)
 {
 	struct coiommu_stats st;
 
-	ct_rec_send(v->rep, '=', 0, ct_co_stats(v->co, &st),
+	ct_rec_send(v->rep, '=', 0, coiommu_get_stats(v->co, &st),
 		    "%d: GET_STATS", line);
 	ct_rec_send(v->rep, '=', sizeof(st), st.argsz,
 		    "%d: stats argsz (the module knows mismatches/broken)", line);
@@ -361,8 +361,8 @@ static void huge_over_ours(struct vmm *v, char bdf[][32])
 	long n;
 
 	vmm_open(v, bdf[0]);
-	TRY(v, ct_co_pin(v->co, X, CT_PAGE));
-	TRY(v, ct_co_pin(v->co, Q, CT_PAGE));
+	TRY(v, coiommu_pin_range(v->co, X, CT_PAGE));
+	TRY(v, coiommu_pin_range(v->co, Q, CT_PAGE));
 	REC(v, 2, outstanding(v));
 	vmm_dma_lands(v, &v->a, __LINE__, X + 1);
 
@@ -376,7 +376,7 @@ static void huge_over_ours(struct vmm *v, char bdf[][32])
 	 * Our UNPIN_RANGE finds another page at X: a mismatch. Nothing of
 	 * type1's may be released or unmapped.
 	 */
-	REC(v, 0, ct_co_unpin(v->co, X, CT_PAGE));
+	REC(v, 0, coiommu_unpin_range(v->co, X, CT_PAGE));
 	vmm_mismatch(v, __LINE__);
 	REC(v, n, outstanding(v));
 	vmm_dma_type1(v, &v->a, __LINE__, CT_PAGE + 3);
@@ -404,8 +404,8 @@ static void second_domain(struct vmm *v, char bdf[][32])
 
 	vmm_open(v, bdf[0]);
 	TRY(v, ct_edu_open_retry(&v->b, bdf[1], -1, 3000));
-	TRY(v, ct_co_pin(v->co, X, CT_PAGE));
-	TRY(v, ct_co_pin(v->co, Q, CT_PAGE));
+	TRY(v, coiommu_pin_range(v->co, X, CT_PAGE));
+	TRY(v, coiommu_pin_range(v->co, Q, CT_PAGE));
 	vmm_dma_lands(v, &v->a, __LINE__, X + 2);
 
 	/* type1 of A maps 2 MiB over X and unmaps it: A shows nothing at X. */
@@ -437,7 +437,7 @@ static void second_domain(struct vmm *v, char bdf[][32])
 		vmm_dma_lands(v, &v->b, __LINE__, X + 3);
 
 	/* UNPIN_RANGE at X: A shows nothing there, a mismatch. */
-	REC(v, 0, ct_co_unpin(v->co, X, CT_PAGE));
+	REC(v, 0, coiommu_unpin_range(v->co, X, CT_PAGE));
 	vmm_mismatch(v, __LINE__);
 	/* Q, recorded and mapped in both domains, is still fine. */
 	vmm_dma_lands(v, &v->a, __LINE__, Q + 5);

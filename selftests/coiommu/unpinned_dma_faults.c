@@ -11,50 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ct_fixture.h"
+#include "ctv_fixture.h"
 
 #define NP	16
 #define BASE	0x300000UL
 #define P(n)	(BASE + (n) * CT_PAGE)
 #define LEN	CT_EDU_DMA_MAX
 
-FIXTURE(co) {
-	struct ct_env env;
-	struct ct_edu edu;
-	struct ct_kmsg kmsg;
-	struct ct_ram g;
-	int fd;
-};
-
-FIXTURE_SETUP(co)
-{
-	char bdf[4][32];
-
-	self->fd = -1;
-	self->kmsg.fd = -1;
-	self->edu.device = self->edu.group = self->edu.container = -1;
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_LE(1, ct_edu_list(bdf, 4));
-	ASSERT_EQ(0, ct_edu_open(&self->edu, bdf[0], -1));
-	ASSERT_EQ(0, ct_ram_init(&self->g, NP * CT_PAGE));
-	ASSERT_EQ(0, ct_ram_add(&self->g, BASE, 0, NP * CT_PAGE));
-	ct_ram_fill(&self->g, 0xfa17);
-	ASSERT_EQ(0, ct_kmsg_open(&self->kmsg));
-	self->fd = ct_co_open();
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ct_ram_set_map(&self->g, self->fd));
-	ASSERT_EQ(0, ct_co_add_edu(self->fd, &self->edu));
-}
-
-FIXTURE_TEARDOWN(co)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-	ct_kmsg_close(&self->kmsg);
-	ct_edu_close(&self->edu);
-	ct_ram_free(&self->g);
-	ct_env_teardown(_metadata, &self->env);
-}
+CTV_FIXTURE(co, .open_edu = 1, .add_a = true, .arena = NP * CT_PAGE,
+	    .base = BASE, .seed = 0xfa17);
 
 static void expect_counts(struct __test_metadata *_metadata, int fd,
 			  struct ct_pins *base, unsigned long pinned,
@@ -62,7 +27,7 @@ static void expect_counts(struct __test_metadata *_metadata, int fd,
 {
 	struct coiommu_stats st;
 
-	ASSERT_EQ(0, ct_co_stats(fd, &st));
+	ASSERT_EQ(0, coiommu_get_stats(fd, &st));
 	EXPECT_EQ(pinned, st.pinned_pages);
 	EXPECT_EQ(pins, st.pins);
 	EXPECT_EQ(unpins, st.unpins);
@@ -81,50 +46,50 @@ static void read_blocked(struct __test_metadata *_metadata, int line,
 	uint8_t page[LEN], *out;
 	bool logged;
 
-	ASSERT_EQ(0, ct_ram_read(&self->g, gpa, page, LEN));
-	ASSERT_EQ(0, ct_edu_dma_fault(&self->edu, &self->kmsg, gpa, 0, LEN,
+	ASSERT_EQ(0, ct_ram_read(&self->v.g, gpa, page, LEN));
+	ASSERT_EQ(0, ct_edu_dma_fault(&self->v.a, &self->v.kmsg, gpa, 0, LEN,
 				      false, &logged));
 	EXPECT_TRUE(logged) {
 		TH_LOG("line %d: no DMAR read fault logged for 0x%llx", line,
 		       (unsigned long long)gpa);
 	}
-	CT_RAM_CHECK(&self->g, "faulting DMA read");
+	CT_RAM_CHECK(&self->v.g, "faulting DMA read");
 
-	ASSERT_EQ(0, ct_edu_dma(&self->edu, spare, 0, LEN, true));
-	out = ct_ram_hva(&self->g, spare);
+	ASSERT_EQ(0, ct_edu_dma(&self->v.a, spare, 0, LEN, true));
+	out = ct_ram_hva(&self->v.g, spare);
 	EXPECT_NE(0, memcmp(out, page, LEN)) {
 		TH_LOG("line %d: edu read the bytes of unmapped 0x%llx", line,
 		       (unsigned long long)gpa);
 	}
 	/* The spare page legitimately changed: whatever edu held. */
-	ASSERT_EQ(0, ct_ram_expect(&self->g, spare, out, LEN));
-	CT_RAM_CHECK(&self->g, "write-out after a faulting read");
+	ASSERT_EQ(0, ct_ram_expect(&self->v.g, spare, out, LEN));
+	CT_RAM_CHECK(&self->v.g, "write-out after a faulting read");
 }
 
 TEST_F_TIMEOUT(co, unpinned_dma_faults, 120)
 {
-	struct ct_ram *g = &self->g;
-	struct ct_edu *e = &self->edu;
-	struct ct_kmsg *k = &self->kmsg;
-	struct ct_pins *base = &self->env.base;
+	struct ct_ram *g = &self->v.g;
+	struct ct_edu *e = &self->v.a;
+	struct ct_kmsg *k = &self->v.kmsg;
+	struct ct_pins *base = &self->v.env.base;
 	uint8_t buf0[LEN], buf7[LEN];
 
 	/* A pinned source gives edu's buffer known contents (page 0's). */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(0), CT_PAGE));
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(0), CT_PAGE));
 	CT_EDU_LOAD(g, e, P(0), buf0, LEN);
-	expect_counts(_metadata, self->fd, base, 1, 1, 0);
+	expect_counts(_metadata, self->v.fd, base, 1, 1, 0);
 
 	/* Never pinned, inside guest RAM: blocked. */
 	CT_DMA_BLOCKED(g, e, k, P(5), LEN);
 
 	/* Pinned: lands. */
-	ASSERT_EQ(0, ct_co_pin(self->fd, P(7), 3 * CT_PAGE));
-	expect_counts(_metadata, self->fd, base, 4, 4, 0);
+	ASSERT_EQ(0, coiommu_pin_range(self->v.fd, P(7), 3 * CT_PAGE));
+	expect_counts(_metadata, self->v.fd, base, 4, 4, 0);
 	CT_DMA_LANDS(g, e, P(8), buf0, LEN);
 
 	/* Unpin the middle page only. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(8), CT_PAGE));
-	expect_counts(_metadata, self->fd, base, 3, 4, 1);
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(8), CT_PAGE));
+	expect_counts(_metadata, self->v.fd, base, 3, 4, 1);
 
 	/* New buffer contents (page 7's), unlike what page 8 now holds. */
 	CT_EDU_LOAD(g, e, P(7), buf7, LEN);
@@ -139,13 +104,13 @@ TEST_F_TIMEOUT(co, unpinned_dma_faults, 120)
 	read_blocked(_metadata, __LINE__, self, P(5), P(7));
 
 	/* Unpinning pages that are not pinned is skipped, not counted. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(5), CT_PAGE));
-	ASSERT_EQ(0, ct_co_unpin(self->fd, P(8), CT_PAGE));
-	expect_counts(_metadata, self->fd, base, 3, 4, 1);
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(5), CT_PAGE));
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, P(8), CT_PAGE));
+	expect_counts(_metadata, self->v.fd, base, 3, 4, 1);
 
 	/* Unpin the whole of guest RAM: only the 3 pinned pages count. */
-	ASSERT_EQ(0, ct_co_unpin(self->fd, BASE, NP * CT_PAGE));
-	expect_counts(_metadata, self->fd, base, 0, 4, 4);
+	ASSERT_EQ(0, coiommu_unpin_range(self->v.fd, BASE, NP * CT_PAGE));
+	expect_counts(_metadata, self->v.fd, base, 0, 4, 4);
 	CT_DMA_BLOCKED(g, e, k, P(0) + 0x100, 0x200);
 }
 

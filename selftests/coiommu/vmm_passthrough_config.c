@@ -12,19 +12,7 @@
 #include "ct_fixture.h"
 #include "ct_vmm.h"
 
-FIXTURE(vmm) {
-	struct ct_env env;
-};
-
-FIXTURE_SETUP(vmm)
-{
-	ct_env_setup(_metadata, &self->env);
-}
-
-FIXTURE_TEARDOWN(vmm)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
+CT_ENV_FIXTURE(vmm);
 
 TEST_F_TIMEOUT(vmm, vmm_passthrough_config, CT_VMM_TEST_TIMEOUT)
 {

@@ -84,17 +84,17 @@ static int run_ours(struct ct_edu *e, uint8_t *ram, uint64_t n,
 	int co, ret = -1;
 
 	mem_read(&a);
-	co = ct_co_open();
+	co = coiommu_open();
 	if (co < 0)
 		return -1;
-	if (ct_co_set_map(co, &r, 1) || ct_co_add_edu(co, e))
+	if (coiommu_set_memory(co, &r, 1) || ct_co_add_edu(co, e))
 		goto out;
 	t0 = bench_now_ns();
-	if (ct_co_pin(co, GPA0, n * CT_PAGE))
+	if (coiommu_pin_range(co, GPA0, n * CT_PAGE))
 		goto out;
 	s->secs = (bench_now_ns() - t0) / 1e9;
 	mem_read(&b);
-	if (ct_co_stats(co, &st) || st.pinned_pages != n)
+	if (coiommu_get_stats(co, &st) || st.pinned_pages != n)
 		goto out;
 	s->slab_b = (b.slab - a.slab) * 1024.0 / n;
 	s->free_b = (a.freek - b.freek) * 1024.0 / n;

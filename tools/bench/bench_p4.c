@@ -75,9 +75,9 @@ static int run(int var, struct ct_edu *e, uint8_t *ram, uint64_t size,
 			goto out;
 		}
 	} else {
-		co = ct_co_open();
-		if (co < 0 || ct_co_set_map(co, r, nr) || ct_co_add_edu(co, e) ||
-		    ct_co_pin(co, DMA_GPA, CT_PAGE))
+		co = coiommu_open();
+		if (co < 0 || coiommu_set_memory(co, r, nr) || ct_co_add_edu(co, e) ||
+		    coiommu_pin_range(co, DMA_GPA, CT_PAGE))
 			goto out;
 	}
 	t1 = bench_now_ns();

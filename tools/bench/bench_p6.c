@@ -114,17 +114,6 @@ static double busy_ticks(void)
 	return busy;
 }
 
-static int set_policy(int co, unsigned int period, unsigned int old_every,
-		      unsigned int pass_pages)
-{
-	struct coiommu_unpin_policy p = {
-		.argsz = sizeof(p), .period_ms = period,
-		.old_every = old_every, .pass_pages = pass_pages,
-	};
-
-	return ct_co_ioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
-}
-
 struct phase {
 	const char *name;
 	unsigned int old_every, pass_pages;
@@ -148,25 +137,25 @@ static int run_phase(int co, struct phase *ph, unsigned int period,
 	uint64_t t0, t1, deadline;
 
 	/* Idle reference: the same window with the unpinner off. */
-	if (set_policy(co, 0, ph->old_every, ph->pass_pages))
+	if (coiommu_set_unpin_policy(co, 0, ph->old_every, ph->pass_pages))
 		return -1;
 	i0 = busy_ticks();
 	usleep((useconds_t)ph->passes * period * 1000);
 	i1 = busy_ticks();
 
-	if (ct_co_stats(co, &a))
+	if (coiommu_get_stats(co, &a))
 		return -1;
 	prev = a;
 	b0 = busy_ticks();
 	t0 = bench_now_ns();
-	if (set_policy(co, period, ph->old_every, ph->pass_pages))
+	if (coiommu_set_unpin_policy(co, period, ph->old_every, ph->pass_pages))
 		return -1;
 	/* A pass at TCG speed may take longer than a period. */
 	deadline = t0 + (uint64_t)ph->passes * period * 1000000ULL * 20 +
 		   120000000000ULL;
 	for (;;) {
 		usleep(period * 100);
-		if (ct_co_stats(co, &s))
+		if (coiommu_get_stats(co, &s))
 			return -1;
 		if (s.scans != prev.scans) {
 			uint64_t np = s.scanned_pages - prev.scanned_pages;
@@ -192,7 +181,7 @@ static int run_phase(int co, struct phase *ph, unsigned int period,
 	}
 	t1 = bench_now_ns();
 	b1 = busy_ticks();
-	if (set_policy(co, 0, ph->old_every, ph->pass_pages))
+	if (coiommu_set_unpin_policy(co, 0, ph->old_every, ph->pass_pages))
 		return -1;
 	ph->scans = s.scans - a.scans;
 	ph->scanned = s.scanned_pages - a.scanned_pages;
@@ -286,26 +275,26 @@ int main(int argc, char **argv)
 	       (unsigned long long)n, (unsigned long long)(n >> 8),
 	       (unsigned long long)(g.total - n), (bench_now_ns() - t0) / 1e9);
 	ct_pins_read(&p0);
-	co = ct_co_open();
+	co = coiommu_open();
 	nr = bench_ranges(g.total * CT_PAGE, gpa, len);
 	for (j = 0; j < nr; j++)
 		r[j] = (struct coiommu_region){ .gpa = gpa[j], .size = len[j],
 			.vaddr = (uintptr_t)g.ram + (gpa[j] ? BENCH_LOW_END : 0) };
 	act.dtt_root = g.root_gpa;
-	if (co < 0 || ct_co_set_map(co, r, nr) || ct_co_add_edu(co, &e) ||
-	    set_policy(co, 0, 10, 65536)) {
+	if (co < 0 || coiommu_set_memory(co, r, nr) || ct_co_add_edu(co, &e) ||
+	    coiommu_set_unpin_policy(co, 0, 10, 65536)) {
 		printf("p6: instance set-up failed\n");
 		return 1;
 	}
 	t0 = bench_now_ns();
 	nr = bench_ranges(n * CT_PAGE, gpa, len);
 	for (j = 0; j < nr && !err; j++)
-		err = ct_co_pin(co, gpa[j], len[j]);
+		err = coiommu_pin_range(co, gpa[j], len[j]);
 	if (!err)
 		err = ct_co_ioctl(co, COIOMMU_COMMAND, &act);
 	for (j = 0; j < nr && !err; j++)
-		err = ct_co_unpin(co, gpa[j], len[j]);
-	if (err || ct_co_stats(co, &st) || st.pinned_pages != n ||
+		err = coiommu_unpin_range(co, gpa[j], len[j]);
+	if (err || coiommu_get_stats(co, &st) || st.pinned_pages != n ||
 	    st.held_pages) {
 		printf("p6: could not hand %llu pinned pages to the guest\n",
 		       (unsigned long long)n);

@@ -370,18 +370,15 @@ static uint32_t entry_of(struct ctg *t, uint64_t gfn)
 /* Release @n pages from @gfn that a K_OURS run pinned; all must go. */
 static int ours_release(struct bench *b, uint64_t gfn, uint64_t n)
 {
-	struct coiommu_force_unpin fu = {
-		.argsz = sizeof(fu),
-		.gpa = CTG_GPA(gfn),
-		.size = n * CT_PAGE,
-	};
-	int ret = ct_co_ioctl(b->t.co, COIOMMU_FORCE_UNPIN, &fu);
+	uint64_t released = 0, busy = 0;
+	int ret = coiommu_force_unpin(b->t.co, CTG_GPA(gfn), n * CT_PAGE, NULL,
+				      &released, &busy);
 
-	if (ret || fu.nr_released != n || fu.nr_busy) {
+	if (ret || released != n || busy) {
 		fprintf(stderr, "# FORCE_UNPIN of %llu pages: %d, released %llu, busy %llu\n",
 			(unsigned long long)n, ret,
-			(unsigned long long)fu.nr_released,
-			(unsigned long long)fu.nr_busy);
+			(unsigned long long)released,
+			(unsigned long long)busy);
 		return -1;
 	}
 	return 0;

@@ -107,38 +107,6 @@ int coiommu_set_unpin_period(int co, uint32_t period_ms)
 	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
 }
 
-int coiommu_set_unpin_policy(int co, uint32_t period_ms, uint32_t old_every)
-{
-	struct coiommu_unpin_policy p = { .argsz = sizeof(p) };
-	int ret = xioctl(co, COIOMMU_GET_UNPIN_POLICY, &p);
-
-	if (ret)
-		return ret;
-	p.period_ms = period_ms;
-	if (old_every)
-		p.old_every = old_every;
-	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
-}
-
-int coiommu_force_unpin(int co, uint64_t gpa, uint64_t size,
-			uint64_t *busy_bitmap, uint64_t *nr_released,
-			uint64_t *nr_busy)
-{
-	struct coiommu_force_unpin f = {
-		.argsz = sizeof(f),
-		.gpa = gpa,
-		.size = size,
-		.busy_bitmap = (uintptr_t)busy_bitmap,
-	};
-	int ret = xioctl(co, COIOMMU_FORCE_UNPIN, &f);
-
-	if (!ret && nr_released)
-		*nr_released = f.nr_released;
-	if (!ret && nr_busy)
-		*nr_busy = f.nr_busy;
-	return ret;
-}
-
 int coiommu_set_notify(int co, void *slots, unsigned int nr_vcpus)
 {
 	struct coiommu_notify n = {
@@ -161,8 +129,8 @@ int coiommu_set_doorbell(int co, unsigned int vcpu, int eventfd)
 	return xioctl(co, COIOMMU_SET_DOORBELL, &b);
 }
 
-static int command(int co, uint32_t cmd, uint64_t dtt_root,
-		   uint32_t dtt_level, uint32_t flags)
+int coiommu_command_flags(int co, uint32_t cmd, uint64_t dtt_root,
+			  uint32_t dtt_level, uint32_t flags)
 {
 	struct coiommu_command c = {
 		.argsz = sizeof(c),
@@ -178,7 +146,42 @@ static int command(int co, uint32_t cmd, uint64_t dtt_root,
 int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
 		    uint32_t dtt_level)
 {
-	return command(co, cmd, dtt_root, dtt_level, 0);
+	return coiommu_command_flags(co, cmd, dtt_root, dtt_level, 0);
+}
+
+int coiommu_set_unpin_policy(int co, uint32_t period_ms, uint32_t old_every,
+			     uint32_t pass_pages)
+{
+	struct coiommu_unpin_policy p = { .argsz = sizeof(p) };
+	int ret = xioctl(co, COIOMMU_GET_UNPIN_POLICY, &p);
+
+	if (ret)
+		return ret;
+	p.period_ms = period_ms;
+	if (old_every)
+		p.old_every = old_every;
+	if (pass_pages)
+		p.pass_pages = pass_pages;
+	return xioctl(co, COIOMMU_SET_UNPIN_POLICY, &p);
+}
+
+int coiommu_force_unpin(int co, uint64_t gpa, uint64_t size,
+			uint64_t *busy_bitmap, uint64_t *released,
+			uint64_t *busy)
+{
+	struct coiommu_force_unpin fu = {
+		.argsz = sizeof(fu),
+		.gpa = gpa,
+		.size = size,
+		.busy_bitmap = (uintptr_t)busy_bitmap,
+	};
+	int ret = xioctl(co, COIOMMU_FORCE_UNPIN, &fu);
+
+	if (!ret && released)
+		*released = fu.nr_released;
+	if (!ret && busy)
+		*busy = fu.nr_busy;
+	return ret;
 }
 
 /* Length 0: a write of any width at @gpa (KVM matches the address only). */
@@ -325,9 +328,10 @@ static int regs_command(struct coiommu_regs *r, uint64_t cmd)
 		 * After a DEACTIVATE the registers were re-armed: the guest
 		 * wrote this root since, even if it is the old address.
 		 */
-		ret = command(r->co, COIOMMU_CMD_ACTIVATE, r->dtt_root,
-			      (uint32_t)r->dtt_level,
-			      r->deactivated ? COIOMMU_COMMAND_NEW_ROOT : 0);
+		ret = coiommu_command_flags(r->co, COIOMMU_CMD_ACTIVATE,
+					    r->dtt_root, (uint32_t)r->dtt_level,
+					    r->deactivated ?
+					    COIOMMU_COMMAND_NEW_ROOT : 0);
 		if (!ret) {
 			r->active = 1;
 			r->deactivated = 0;

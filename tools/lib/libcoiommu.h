@@ -43,18 +43,32 @@ int coiommu_command(int co, uint32_t cmd, uint64_t dtt_root,
 int coiommu_set_unpin_period(int co, uint32_t period_ms);
 
 /*
- * The whole unpin policy a VMM's users set (crosvm's unpin_interval and
- * unpin_gen_threshold): @old_every 0 keeps the current value.
+ * The rest of the uapi, for a VMM that needs more than the calls above.
+ *
+ * coiommu_command() with @flags: a VMM that emulates the register file
+ * itself (not with struct coiommu_regs below) passes
+ * COIOMMU_COMMAND_NEW_ROOT with an ACTIVATE whose root the guest wrote
+ * anew since a DEACTIVATE.
  */
-int coiommu_set_unpin_policy(int co, uint32_t period_ms, uint32_t old_every);
+int coiommu_command_flags(int co, uint32_t cmd, uint64_t dtt_root,
+			  uint32_t dtt_level, uint32_t flags);
 /*
- * Release [@gpa, @gpa + @size) before the VMM discards it (balloon, free
- * page reporting): COIOMMU_FORCE_UNPIN. @busy_bitmap (may be NULL) gets
- * one bit per page that stays pinned; @nr_released, @nr_busy may be NULL.
+ * The whole unpinner policy (COIOMMU_SET_UNPIN_POLICY; crosvm's
+ * unpin_interval and unpin_gen_threshold): @old_every or @pass_pages 0
+ * keeps the current value.
+ */
+int coiommu_set_unpin_policy(int co, uint32_t period_ms, uint32_t old_every,
+			     uint32_t pass_pages);
+/*
+ * Balloon inflation, free page reporting (COIOMMU_FORCE_UNPIN): release
+ * the pinned pages of [@gpa, @gpa + @size) the guest does not map now.
+ * @busy_bitmap, if not NULL, gets a bit set for every page that stays
+ * pinned (DIV_ROUND_UP(@size / 4096, 64) words); *@released and *@busy,
+ * if not NULL, the counts.
  */
 int coiommu_force_unpin(int co, uint64_t gpa, uint64_t size,
-			uint64_t *busy_bitmap, uint64_t *nr_released,
-			uint64_t *nr_busy);
+			uint64_t *busy_bitmap, uint64_t *released,
+			uint64_t *busy);
 
 /*
  * The two halves of coiommu_attach_doorbells(), for a VMM whose memory

@@ -15,15 +15,17 @@
 
 #include <linux/coiommu.h>
 
+#include "libcoiommu.h"
+
 #define CT_MODULE	"coiommu_host"
 #define CT_PAGE		4096UL
 
-/* ---- our module ------------------------------------------------------ */
+/* ---- our module (ct_module.c) ---------------------------------------- */
 int ct_module_load(void);	/* 0, or -errno; already loaded counts as 0 */
 int ct_module_unload(void);	/* 0, or -errno */
 bool ct_module_loaded(void);
 
-/* ---- leak checks ----------------------------------------------------- */
+/* ---- leak checks (ct_module.c) --------------------------------------- */
 struct ct_pins {
 	unsigned long acquired;	/* /proc/vmstat nr_foll_pin_acquired */
 	unsigned long released;	/* /proc/vmstat nr_foll_pin_released */
@@ -35,8 +37,12 @@ int ct_pins_read(struct ct_pins *p);
 long ct_pins_outstanding(const struct ct_pins *base);
 /* VmLck of a process in KiB, or -1. */
 long ct_locked_vm_kb(pid_t pid);
+/* Wait up to @timeout_ms for ct_pins_outstanding(@base) == @want. */
+long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms);
+/* Wait up to @timeout_ms for our VmLck to be @kb; returns the last value. */
+long ct_locked_vm_wait(long kb, int timeout_ms);
 
-/* ---- kernel log ------------------------------------------------------ */
+/* ---- kernel log (ct_kmsg.c) ------------------------------------------ */
 struct ct_kmsg {
 	int fd;
 };
@@ -52,6 +58,12 @@ bool ct_kmsg_wait(struct ct_kmsg *k, int timeout_ms, ...);
 /* A DMAR fault for @iova (write or read) was logged since ct_kmsg_open. */
 bool ct_kmsg_dmar_fault(struct ct_kmsg *k, uint64_t iova, bool write,
 			int timeout_ms);
+/*
+ * A DMAR fault for @iova requested by the edu device @bdf ("0000:00:04.0")
+ * was logged since ct_kmsg_open.
+ */
+bool ct_kmsg_dmar_fault_dev(struct ct_kmsg *k, const char *bdf, uint64_t iova,
+			    bool write, int timeout_ms);
 
 /*
  * The Intel IOMMU driver rate-limits its fault handler to 10 messages per
@@ -63,8 +75,13 @@ bool ct_kmsg_dmar_fault(struct ct_kmsg *k, uint64_t iova, bool write,
  */
 void ct_dmar_pace(void);
 void ct_dmar_account(void);
+/*
+ * Count the current window as spent, from now: the next ct_dmar_pace()
+ * waits for a whole window (a fault that was not logged).
+ */
+void ct_dmar_exhaust(void);
 
-/* ---- edu DMA device through VFIO ------------------------------------- */
+/* ---- edu DMA device through VFIO (ct_edu.c) -------------------------- */
 #define CT_EDU_VENDOR	0x1234
 #define CT_EDU_DEVICE	0x11e8
 #define CT_EDU_BUF	0x40000UL	/* device-internal DMA buffer */
@@ -125,32 +142,23 @@ int ct_vfio_unmap(int container, uint64_t iova, uint64_t size);
  */
 int ct_edu_open_retry(struct ct_edu *e, const char *bdf, int container,
 		      int timeout_ms);
-/* "0000:00:04.0" -> bus << 8 | dev << 3 | fn, or -1. */
-int ct_bdf_parse(const char *bdf);
+/* ---- /dev/coiommu (ct_co.c) ------------------------------------------ */
 /*
- * A DMAR fault for @iova requested by the edu device @bdf ("0000:00:04.0")
- * was logged since ct_kmsg_open.
+ * Tests make every well-formed call through libcoiommu (coiommu_open(),
+ * coiommu_set_memory(), coiommu_pin_range(), ...), as a VMM does; these
+ * return 0 (or a value) on success and -errno on failure, so that tests
+ * can compare with the errno lists of the uapi.
  */
-bool ct_kmsg_dmar_fault_dev(struct ct_kmsg *k, const char *bdf, uint64_t iova,
-			    bool write, int timeout_ms);
-
-/* ---- /dev/coiommu ---------------------------------------------------- */
-/*
- * Every helper returns 0 (or a value) on success and -errno on failure,
- * so that tests can compare with the errno lists of the uapi.
- */
-int ct_co_open(void);				/* fd, or -errno */
+/* Any ioctl, for arguments libcoiommu would not build: its value or -errno. */
 int ct_co_ioctl(int fd, unsigned long cmd, void *arg);
-int ct_co_set_map(int fd, const struct coiommu_region *r, unsigned int nr);
-int ct_co_add_device(int fd, int device_fd, int group_fd, uint16_t bdf);
 /* Adds @e with its real PCI address as guest BDF. */
 int ct_co_add_edu(int fd, const struct ct_edu *e);
-int ct_co_pin(int fd, uint64_t gpa, uint64_t size);
-int ct_co_unpin(int fd, uint64_t gpa, uint64_t size);
-int ct_co_stats(int fd, struct coiommu_stats *st);
 /* A number from /proc/self/fdinfo/@fd ("coiommu-pinned-pages"), or -1. */
 long ct_co_fdinfo(int fd, const char *key);
+/* @key of /sys/kernel/debug/coiommu/<@instance>, or -1. */
+long long ct_co_debugfs(long instance, const char *key);
 
+/* ---- guest RAM of a test VMM (ct_ram.c) ------------------------------ */
 /* The VMM address of guest physical @gpa in a memory map, or NULL. */
 void *ct_gpa_to_hva(const struct coiommu_region *r, unsigned int nr,
 		    uint64_t gpa);
@@ -198,21 +206,10 @@ int ct_ram_expect(struct ct_ram *g, uint64_t gpa, const void *src,
 		  size_t len);
 /* Offset of the first byte where arena and shadow differ, or -1. */
 long ct_ram_diff(const struct ct_ram *g);
-/* ct_co_set_map() with the guest's regions. */
+/* coiommu_set_memory() with the guest's regions. */
 int ct_ram_set_map(struct ct_ram *g, int fd);
 
-/* Wait up to @timeout_ms for ct_pins_outstanding(@base) == @want. */
-long ct_pins_wait(const struct ct_pins *base, long want, int timeout_ms);
-
-/*
- * Drop capability @cap from the effective, permitted and inheritable sets
- * of the calling thread. 0 or -errno.
- */
-int ct_cap_drop(int cap);
-/* Is @cap in the calling thread's effective set? */
-bool ct_cap_has(int cap);
-
-/* ---- checks made in a forked child ----------------------------------- */
+/* ---- checks made in a forked child (ct_util.c) ----------------------- */
 /*
  * A child cannot use the harness' EXPECT_*: it sends each check to the
  * parent through a pipe and the parent asserts (ct_rec_collect() in
@@ -235,11 +232,24 @@ void ct_rec_end(int fd);
 #define CT_REC_NE(fd, expected, seen) \
 	ct_rec_send(fd, '!', expected, seen, "%d: %s", __LINE__, #seen)
 
-/* ---- misc ------------------------------------------------------------ */
+/* ---- misc (ct_util.c) ------------------------------------------------ */
 int ct_write_file(const char *path, const char *s);
+/* Read a small file, trailing newlines cut. 0 or -errno. */
+int ct_read_file(const char *path, char *buf, size_t len);
+/* The number after "@key@sep" on a line of @path, or -1. */
+long long ct_file_value(const char *path, const char *key, char sep);
 /* Deterministic pattern generator for DMA payloads. */
 void ct_fill(void *buf, size_t len, uint32_t seed);
 /* Milliseconds of CLOCK_MONOTONIC. */
 long ct_now_ms(void);
+/* "0000:00:04.0" -> bus << 8 | dev << 3 | fn, or -1. */
+int ct_bdf_parse(const char *bdf);
+/*
+ * Drop capability @cap from the effective, permitted and inheritable sets
+ * of the calling thread. 0 or -errno.
+ */
+int ct_cap_drop(int cap);
+/* Is @cap in the calling thread's effective set? */
+bool ct_cap_has(int cap);
 
 #endif /* CT_H */

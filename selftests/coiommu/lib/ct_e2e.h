@@ -115,32 +115,7 @@ static inline int ct_e2e_guest_stats(const char *out, const char *end,
 		      &g->leaves, &g->freed) == 5 ? 0 : -1;
 }
 
-/* Bind the first edu to vfio-pci; its BDF goes to @bdf. */
-static inline int ct_e2e_edu(char bdf[32])
-{
-	char list[4][32];
-
-	if (access("/dev/kvm", R_OK | W_OK) || ct_edu_list(list, 4) < 1)
-		return -1;
-	strcpy(bdf, list[0]);
-	return ct_edu_bind_vfio(bdf);
-}
-
 /* The fixture of every e2e test: the usual checks, and edu on vfio-pci. */
-FIXTURE(e2e) {
-	struct ct_env env;
-	char bdf[32];
-};
-
-FIXTURE_SETUP(e2e)
-{
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, ct_e2e_edu(self->bdf));
-}
-
-FIXTURE_TEARDOWN(e2e)
-{
-	ct_env_teardown(_metadata, &self->env);
-}
+CT_VMM_FIXTURE(e2e);
 
 #endif /* CT_E2E_H */

@@ -52,6 +52,22 @@ static inline void ct_env_teardown(struct __test_metadata *_metadata,
 	}
 }
 
+/* A fixture of these checks alone, for a test that needs nothing more. */
+#define CT_ENV_FIXTURE(name)						\
+	FIXTURE(name) {							\
+		struct ct_env env;					\
+	};								\
+									\
+	FIXTURE_SETUP(name)						\
+	{								\
+		ct_env_setup(_metadata, &self->env);			\
+	}								\
+									\
+	FIXTURE_TEARDOWN(name)						\
+	{								\
+		ct_env_teardown(_metadata, &self->env);			\
+	}
+
 /*
  * A test that made the module keep pins on purpose (pages it counts in
  * coiommu_stats.mismatches: it leaks them rather than risk releasing a

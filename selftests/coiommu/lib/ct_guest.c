@@ -583,14 +583,8 @@ uint32_t ctg_entry(struct ctg *t, uint64_t gfn)
 int ctg_policy(struct ctg *t, unsigned int period_ms, unsigned int old_every,
 	       unsigned int pass_pages)
 {
-	struct coiommu_unpin_policy p = {
-		.argsz = sizeof(p),
-		.period_ms = period_ms,
-		.old_every = old_every,
-		.pass_pages = pass_pages ? pass_pages : 65536,
-	};
-
-	return ct_co_ioctl(t->co, COIOMMU_SET_UNPIN_POLICY, &p);
+	return coiommu_set_unpin_policy(t->co, period_ms, old_every,
+					pass_pages ? pass_pages : 65536);
 }
 
 long ctg_instance(struct ctg *t)
@@ -600,23 +594,7 @@ long ctg_instance(struct ctg *t)
 
 long long ctg_debugfs(struct ctg *t, const char *key)
 {
-	size_t klen = strlen(key);
-	char path[96], line[256];
-	long long val = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/coiommu/%ld",
-		 ctg_instance(t));
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			val = strtoll(line + klen + 1, NULL, 0);
-			break;
-		}
-	fclose(f);
-	return val;
+	return ct_co_debugfs(ctg_instance(t), key);
 }
 
 static bool wait_stat(struct ctg *t, size_t off, uint64_t want, bool exact,
@@ -626,7 +604,7 @@ static bool wait_stat(struct ctg *t, size_t off, uint64_t want, bool exact,
 	uint64_t v;
 
 	for (;;) {
-		if (ct_co_stats(t->co, st))
+		if (coiommu_get_stats(t->co, st))
 			return false;
 		v = *(uint64_t *)((char *)st + off);
 		if (exact ? v == want : v >= want)

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ct.h"
+#include "ct_fixture.h"
 
 #define CT_VMM		"/bin/coiommu-vmm"
 #define CT_VMM_KERNEL	"/kernel/vmlinux"
@@ -132,5 +132,37 @@ static inline void ct_vmm_free(struct ct_vmm_run *r)
  * patched QEMU (qemu/rig/, Documentation/testing.rst).
  */
 #define CT_VMM_TEST_TIMEOUT	900
+
+/*
+ * The fixture of a test that runs coiommu-vmm: the checks of ct_fixture.h,
+ * /dev/kvm, and the VM's first edu device on vfio-pci, self->bdf.
+ */
+static inline void ct_vmm_setup(struct __test_metadata *_metadata,
+				struct ct_env *env, char bdf[32])
+{
+	char list[4][32];
+
+	ct_env_setup(_metadata, env);
+	ASSERT_EQ(0, access("/dev/kvm", R_OK | W_OK));
+	ASSERT_LE(1, ct_edu_list(list, 4));
+	strcpy(bdf, list[0]);
+	ASSERT_EQ(0, ct_edu_bind_vfio(bdf));
+}
+
+#define CT_VMM_FIXTURE(name)						\
+	FIXTURE(name) {							\
+		struct ct_env env;					\
+		char bdf[32];						\
+	};								\
+									\
+	FIXTURE_SETUP(name)						\
+	{								\
+		ct_vmm_setup(_metadata, &self->env, self->bdf);		\
+	}								\
+									\
+	FIXTURE_TEARDOWN(name)						\
+	{								\
+		ct_env_teardown(_metadata, &self->env);			\
+	}
 
 #endif /* CT_VMM_H */
