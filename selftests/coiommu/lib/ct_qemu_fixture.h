@@ -21,8 +21,7 @@ FIXTURE(qemu) {
 FIXTURE_SETUP(qemu)
 {
 	ct_qemu_init(&self->q);
-	ct_env_setup(_metadata, &self->env);
-	ASSERT_EQ(0, ct_e2e_edu(self->bdf));
+	ct_vmm_setup(_metadata, &self->env, self->bdf);
 	ASSERT_EQ(0, ct_qemu_mount()) {
 		TH_LOG("no QEMU bundle at " CT_QEMU_DIR " (vm.sh QEMU_BUNDLE, make qemu)");
 	}
