@@ -252,4 +252,15 @@ int ct_cap_drop(int cap);
 /* Is @cap in the calling thread's effective set? */
 bool ct_cap_has(int cap);
 
+/*
+ * The nested guests of coiommu-vmm (ct_vmm.h) and of QEMU (ct_qemu.h) boot
+ * the test VM's own kernel with a busybox initramfs (tools/vmm/mkguest.sh).
+ * The kernel cache is shared read-only over 9p (tools/rig/vm.sh) rather
+ * than packed into every test VM's initramfs: ct_vmm_mount_kernel()
+ * mounts it once (0, or -1).
+ */
+#define CT_VMM_KERNEL	"/kernel/vmlinux"
+#define CT_VMM_INITRD	"/vmm/guest.cpio"
+int ct_vmm_mount_kernel(void);
+
 #endif /* CT_H */

@@ -17,7 +17,6 @@
 
 #include "ct.h"
 #include "ct_qemu.h"
-#include "ct_vmm.h"
 
 int ct_qemu_mount(void)
 {

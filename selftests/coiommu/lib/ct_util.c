@@ -30,6 +30,17 @@ long ct_now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+int ct_vmm_mount_kernel(void)
+{
+	if (!access(CT_VMM_KERNEL, R_OK))
+		return 0;
+	if (system("modprobe virtio_pci && modprobe 9pnet_virtio && "
+		   "modprobe 9p && mount -t 9p -o "
+		   "trans=virtio,version=9p2000.L,ro coiommu_kernel /kernel"))
+		return -1;
+	return access(CT_VMM_KERNEL, R_OK) ? -1 : 0;
+}
+
 int ct_write_file(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);

@@ -17,23 +17,7 @@
 #include "ct_fixture.h"
 
 #define CT_VMM		"/bin/coiommu-vmm"
-#define CT_VMM_KERNEL	"/kernel/vmlinux"
-#define CT_VMM_INITRD	"/vmm/guest.cpio"
-
-/*
- * The test VM's kernel cache is shared read-only over 9p (tools/rig/vm.sh)
- * rather than packed into every test VM's initramfs: mount it once.
- */
-static inline int ct_vmm_mount_kernel(void)
-{
-	if (!access(CT_VMM_KERNEL, R_OK))
-		return 0;
-	if (system("modprobe virtio_pci && modprobe 9pnet_virtio && "
-		   "modprobe 9p && mount -t 9p -o "
-		   "trans=virtio,version=9p2000.L,ro coiommu_kernel /kernel"))
-		return -1;
-	return access(CT_VMM_KERNEL, R_OK) ? -1 : 0;
-}
+/* CT_VMM_KERNEL, CT_VMM_INITRD and ct_vmm_mount_kernel() are in ct.h. */
 
 struct ct_vmm_run {
 	char *out;		/* stdout and stderr of the VMM, NUL-terminated */
