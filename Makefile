@@ -58,7 +58,8 @@ TOOLS_CFLAGS := -O2 -g -Wall -Wextra -static -I$(CURDIR)/uapi \
 		-I$(CURDIR)/tools/lib
 LIBCOIOMMU   := tools/lib/libcoiommu.c tools/lib/libcoiommu.h
 
-VMM_SRC      := $(wildcard tools/vmm/*.c) tools/vmm/vmm.h
+VMM_SRC      := $(filter-out tools/vmm/memtouch.c,$(wildcard tools/vmm/*.c)) \
+		tools/vmm/vmm.h
 
 tools: $(BUILD)/tools/coiommuctl $(BUILD)/tools/coiommu-sample \
 	$(BUILD)/tools/coiommu-vmm $(BUILD)/vmm/guest.cpio
@@ -77,11 +78,18 @@ $(BUILD)/tools/coiommu-vmm: $(VMM_SRC) $(LIBCOIOMMU) uapi/linux/coiommu.h
 	$(CC) $(TOOLS_CFLAGS) -pthread $(filter %.c,$^) -o $@
 
 # The nested guest's initramfs: busybox and tools/vmm/guest-init, with the
-# guest modules, tools/vmm/guest-e2e and tools/vmm/guest-abi in /bin.
+# guest modules, tools/vmm/guest-e2e, tools/vmm/guest-abi and memtouch in
+# /bin, and Debian's virtio_balloon (e2e.balloon) with what it needs.
 $(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init \
-		tools/vmm/guest-e2e tools/vmm/guest-abi guest-modules
-	tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e tools/vmm/guest-abi \
-		guest/coiommu_guest.ko guest/edu_dmatest.ko
+		tools/vmm/guest-e2e tools/vmm/guest-abi guest-modules \
+		$(BUILD)/vmm/memtouch
+	GUEST_KMODS="virtio_pci virtio_balloon" KROOT=$(CACHE)/kernel/$(KVER)/root \
+		tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e tools/vmm/guest-abi \
+		guest/coiommu_guest.ko guest/edu_dmatest.ko $(BUILD)/vmm/memtouch
+
+$(BUILD)/vmm/memtouch: tools/vmm/memtouch.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -static $< -o $@
 
 # libcoiommu as a static library with a pkg-config file, for VMMs that
 # link it rather than copy it (the QEMU device of qemu/patches).

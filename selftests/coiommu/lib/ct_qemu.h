@@ -140,4 +140,22 @@ int ct_qemu_query_coiommu(struct ct_qemu *q, struct ct_qemu_coiommu *c);
 /* /sys/module/vfio_iommu_type1/parameters/dma_entry_limit, or -1. */
 long ct_type1_dma_entry_limit(void);
 
+/* ---- guest RAM reclaim (ct_qemu_ram.c, issue 20) ----------------------- */
+
+/*
+ * The resident part of QEMU's guest RAM: the sum of Rss over the
+ * mappings of /proc/@pid/smaps at least 3/4 of @ram_kb large (QEMU maps
+ * each RAMBlock once; with -m up to 2 GiB on q35 that is one mapping of
+ * exactly @ram_kb). QEMU's own memory (code, libraries, heap) is not in
+ * it. KiB, or -1 when no such mapping was found.
+ */
+long ct_qemu_ram_rss_kb(pid_t pid, long ram_kb);
+/* query-coiommu's discarded-pages and discard-kept-pages: 0, or -1. */
+int ct_qemu_discards(struct ct_qemu *q, unsigned long long *discarded,
+		     unsigned long long *kept);
+/* The console so far (QEMU may still run), malloc'd; NULL, or "". */
+char *ct_qemu_console(const struct ct_qemu *q);
+/* query-balloon's "actual" (bytes), or -1. */
+long long ct_qemu_balloon_actual(struct ct_qemu *q);
+
 #endif /* CT_QEMU_H */

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest RAM reclaim with QEMU (issue 20): the resident part of the guest
+ * RAM mapping, query-coiommu's discard counters, query-balloon.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct.h"
+#include "ct_qemu.h"
+
+long ct_qemu_ram_rss_kb(pid_t pid, long ram_kb)
+{
+	char path[64], line[256];
+	long size = 0, rss, total = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Size: %ld kB", &size) == 1)
+			continue;
+		/* Rss follows Size in each mapping's block. */
+		if (sscanf(line, "Rss: %ld kB", &rss) == 1 &&
+		    size >= ram_kb / 4 * 3)
+			total = (total < 0 ? 0 : total) + rss;
+	}
+	fclose(f);
+	return total;
+}
+
+int ct_qemu_discards(struct ct_qemu *q, unsigned long long *discarded,
+		     unsigned long long *kept)
+{
+	char reply[4096] = "";
+
+	if (ct_qemu_qmp(q, "{\"execute\": \"query-coiommu\"}", reply,
+			sizeof(reply)) ||
+	    ct_json_u64(reply, "discarded-pages", discarded) ||
+	    ct_json_u64(reply, "discard-kept-pages", kept)) {
+		fprintf(stderr, "# query-coiommu: %s\n", reply);
+		return -1;
+	}
+	return 0;
+}
+
+long long ct_qemu_balloon_actual(struct ct_qemu *q)
+{
+	unsigned long long v;
+	char reply[1024] = "";
+
+	if (ct_qemu_qmp(q, "{\"execute\": \"query-balloon\"}", reply,
+			sizeof(reply)) || ct_json_u64(reply, "actual", &v)) {
+		fprintf(stderr, "# query-balloon: %s\n", reply);
+		return -1;
+	}
+	return (long long)v;
+}
+
+char *ct_qemu_console(const struct ct_qemu *q)
+{
+	size_t cap = 1 << 16, len = 0, n;
+	char *s = malloc(cap), *t;
+	FILE *f = fopen(q->con, "re");
+
+	if (!s)
+		return NULL;
+	s[0] = 0;
+	if (!f)
+		return s;
+	for (;;) {
+		if (cap - len < 4096) {
+			t = realloc(s, cap * 2);
+			if (!t)
+				break;
+			s = t;
+			cap *= 2;
+		}
+		n = fread(s + len, 1, cap - len - 1, f);
+		if (!n)
+			break;
+		len += n;
+	}
+	s[len] = 0;
+	fclose(f);
+	return s;
+}

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qemu_two_vms_overcommit: two passthrough VMs in less memory than their
+ * RAM adds up to (issue 20). Two QEMU 10 (make qemu) in the test VM at
+ * once, each with one of the test VM's two edu devices passed through
+ * and guest RAM larger than half of the memory the test VM has free
+ * (MemAvailable when the test starts): together more than it has.
+ *
+ * With -device coiommu both start, and both guests run edu_dmatest at
+ * the same time (tools/vmm/guest-e2e e2e.touch=: runs again and again
+ * while memtouch writes 64 MiB and frees them), every transfer verified;
+ * each QEMU holds what its guest uses, not its RAM.
+ *
+ * With static pinning (plain vfio-pci) the first VM pins all of its RAM
+ * at start; the second cannot pin its own and QEMU stops with VFIO's
+ * error, which is printed. Running out of memory in the kernel ends in
+ * the OOM killer, whose report (a stack dump) the rig counts as a kernel
+ * splat, and whose victim could be anyone: the QEMUs run in a cgroup v1
+ * memory controller limited to the test VM's free memory with its OOM
+ * killer disabled, so that the pinning that does not fit fails with
+ * -ENOMEM instead. cgroup v1's memory controller is in Debian 12's 6.1;
+ * Debian 13's 6.12 has none (CONFIG_MEMCG_V1 off), where the static part
+ * is not run and the test says so.
+ *
+ * Sizes: the test VM has VM_MEM (tools/rig/vm.sh, 2 GiB by default) and
+ * each guest gets half of its MemAvailable plus 64 MiB, rounded up to
+ * 64 MiB (about 1 GiB). A test VM with more memory gives larger guests;
+ * the rig needs no other setting. The guests' kernels keep their own
+ * allocations below 192 MiB (kernelcore=192M: the rest of their RAM is
+ * ZONE_MOVABLE, for user memory), since edu_dmatest's buffers must lie
+ * below edu's 28-bit DMA limit.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/mount.h>
+
+#include "ct_qemu_reclaim.h"
+
+#define MEMCG		"/sys/fs/cgroup/memory"
+#define MEMCG_VMS	MEMCG "/ct-vms"
+#define APPEND		"kernelcore=192M vmm.run=/bin/guest-e2e e2e.pages=16 e2e.touch=64 e2e.touchhold=2 e2e.after=10"
+
+FIXTURE(qemu2) {
+	struct ct_env env;
+	char bdf[2][32];
+	struct ct_qemu q[2];
+	bool in_memcg;
+};
+
+FIXTURE_SETUP(qemu2)
+{
+	char list[4][32];
+
+	ct_qemu_init(&self->q[0]);
+	ct_qemu_init(&self->q[1]);
+	ct_vmm_setup(_metadata, &self->env, self->bdf[0]);
+	ASSERT_EQ(2, ct_edu_list(list, 4)) {
+		TH_LOG("the test VM has two edu devices (tools/rig/vm.sh)");
+	}
+	strcpy(self->bdf[1], strcmp(list[0], self->bdf[0]) ? list[0] : list[1]);
+	ASSERT_EQ(0, ct_edu_bind_vfio(self->bdf[1]));
+	ASSERT_EQ(0, ct_qemu_mount()) {
+		TH_LOG("no QEMU bundle at " CT_QEMU_DIR " (vm.sh QEMU_BUNDLE, make qemu)");
+	}
+}
+
+FIXTURE_TEARDOWN(qemu2)
+{
+	ct_qemu_free(&self->q[0]);
+	ct_qemu_free(&self->q[1]);
+	if (self->in_memcg)
+		ct_write_file(MEMCG "/cgroup.procs", "0");
+	rmdir(MEMCG_VMS);
+	ct_env_teardown(_metadata, &self->env);
+}
+
+/* The cgroup v1 memory controller, limited to @kb with no OOM killer. */
+static int memcg_setup(long kb)
+{
+	char v[32];
+
+	if (access(MEMCG "/cgroup.procs", W_OK)) {
+		mount("cgroup", "/sys/fs/cgroup", "tmpfs", 0, NULL);
+		mkdir(MEMCG, 0755);
+		if (mount("cgroup", MEMCG, "cgroup", 0, "memory"))
+			return -1;
+	}
+	if (mkdir(MEMCG_VMS, 0755) && errno != EEXIST)
+		return -1;
+	snprintf(v, sizeof(v), "%ld", kb * 1024);
+	if (ct_write_file(MEMCG_VMS "/memory.limit_in_bytes", v) ||
+	    ct_write_file(MEMCG_VMS "/memory.oom_control", "1"))
+		return -1;
+	return 0;
+}
+
+static void start(struct __test_metadata *_metadata, struct ct_qemu *q,
+		  const char *bdf, long ram_mb, bool coiommu)
+{
+	char dev[256], mem[24];
+
+	if (coiommu)
+		snprintf(dev, sizeof(dev),
+			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
+			 bdf);
+	else
+		snprintf(dev, sizeof(dev), "-device vfio-pci,host=%s,id=hostdev0",
+			 bdf);
+	snprintf(mem, sizeof(mem), "%ld", ram_mb);
+	ASSERT_EQ(0, ct_qemu_start_guest(q, mem, coiommu ? APPEND :
+					 APPEND " e2e.nocoiommu", dev));
+}
+
+TEST_F_TIMEOUT(qemu2, qemu_two_vms_overcommit, CT_VMM_TEST_TIMEOUT)
+{
+	long avail_kb, ram_mb, peak_rss[2] = { 0, 0 }, peak_ram[2] = { 0, 0 };
+	char want[64];
+	bool memcg;
+	int i;
+
+	CT_QEMU_NEED_COIOMMU();
+	avail_kb = ct_file_value("/proc/meminfo", "MemAvailable", ':');
+	ASSERT_LT(0, avail_kb);
+	ram_mb = (avail_kb / 1024 / 2 + 64 + 63) / 64 * 64;
+	TH_LOG("test VM: MemAvailable %ld kB; two guests of %ld MiB each (%ld MiB together)",
+	       avail_kb, ram_mb, 2 * ram_mb);
+	ASSERT_LT(avail_kb / 2, ram_mb * 1024);
+
+	memcg = !memcg_setup(avail_kb - 64 * 1024);
+	if (memcg) {
+		ASSERT_EQ(0, ct_write_file(MEMCG_VMS "/cgroup.procs", "0"));
+		self->in_memcg = true;
+		TH_LOG("QEMUs in " MEMCG_VMS ", limit %ld kB (MemAvailable less 64 MiB), OOM killer off",
+		       avail_kb - 64 * 1024);
+	}
+
+	/* coiommu: both at once. */
+	for (i = 0; i < 2; i++)
+		start(_metadata, &self->q[i], self->bdf[i], ram_mb, true);
+	while (ct_qemu_running(&self->q[0]) | ct_qemu_running(&self->q[1])) {
+		for (i = 0; i < 2; i++) {
+			long r = self->q[i].pid ?
+				 ct_qemu_ram_rss_kb(self->q[i].pid, ram_mb * 1024) : -1;
+
+			if (r > peak_ram[i])
+				peak_ram[i] = r;
+		}
+		usleep(200000);
+	}
+	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);
+	for (i = 0; i < 2; i++) {
+		struct ct_dma_tally t;
+
+		ct_qemu_wait(&self->q[i], CT_RECLAIM_GUEST_MS);
+		ct_qemu_print(&self->q[i]);
+		peak_rss[i] = self->q[i].max.vmrss_kb;
+		ct_dma_tally(self->q[i].out, NULL, &t);
+		TH_LOG("coiommu VM %d (%s): guest RAM %ld MiB, at most %ld kB of it resident, QEMU VmRSS at most %ld kB, VmLck at most %ld kB; DMA runs %d/%d passed after run 1",
+		       i, self->bdf[i], ram_mb, peak_ram[i], peak_rss[i],
+		       self->q[i].max.vmlck_kb, t.pass, t.runs);
+		EXPECT_EQ(0, ct_qemu_guest_status(&self->q[i]));
+		EXPECT_NE(NULL, strstr(self->q[i].out, want));
+		EXPECT_NE(NULL, strstr(self->q[i].out, "MiB, 0 bad pages"));
+		EXPECT_LE(2, t.pass);
+		EXPECT_EQ(t.runs, t.pass);
+		/* Far below its RAM: what the guest used. */
+		EXPECT_GT(ram_mb * 1024 / 2, peak_ram[i]);
+	}
+	/* Both were up at once, DMA running in both. */
+	EXPECT_LT(self->q[0].t0, self->q[1].t0 + self->q[1].ms);
+	EXPECT_LT(self->q[1].t0, self->q[0].t0 + self->q[0].ms);
+	EXPECT_LT(avail_kb, 2 * ram_mb * 1024);
+
+	if (!memcg) {
+		TH_LOG("static part not run: no cgroup v1 memory controller here (6.12); out of memory, the kernel's OOM killer would end it");
+		return;
+	}
+	/* Static pinning: the first pins its RAM, the second cannot start. */
+	ct_qemu_free(&self->q[0]);
+	ct_qemu_free(&self->q[1]);
+	start(_metadata, &self->q[0], self->bdf[0], ram_mb, false);
+	EXPECT_TRUE(ct_qemu_console_wait(&self->q[0], "vmm-guest: hello",
+					 CT_RECLAIM_GUEST_MS));
+	ct_qemu_sample(&self->q[0]);
+	TH_LOG("static VM 0 runs: VmLck %ld kB, VmRSS %ld kB",
+	       self->q[0].last.vmlck_kb, self->q[0].last.vmrss_kb);
+	EXPECT_LE(ram_mb * 1024 * 9 / 10, self->q[0].last.vmlck_kb);
+	start(_metadata, &self->q[1], self->bdf[1], ram_mb, false);
+	ct_qemu_wait(&self->q[1], CT_RECLAIM_GUEST_MS);
+	ct_qemu_print(&self->q[1]);
+	ct_qemu_wait(&self->q[0], CT_RECLAIM_GUEST_MS);
+	ct_qemu_print(&self->q[0]);
+	TH_LOG("static VM 1 (%s): QEMU exited with status %d after %ld ms, its guest never started; its stderr:",
+	       self->bdf[1], self->q[1].status, self->q[1].ms);
+	TH_LOG("%s", self->q[1].errout);
+	/* The second one never ran its guest: QEMU's error, exit status 1. */
+	EXPECT_EQ(1, self->q[1].status);
+	EXPECT_EQ(NULL, strstr(self->q[1].out, "vmm-guest: hello"));
+	EXPECT_NE(NULL, strstr(self->q[1].errout, "Cannot allocate memory"));
+	/* The first one ran to the end, its DMA verified. */
+	EXPECT_EQ(0, ct_qemu_guest_status(&self->q[0]));
+	EXPECT_NE(NULL, strstr(self->q[0].out, want));
+	ct_write_file(MEMCG "/cgroup.procs", "0");
+	self->in_memcg = false;
+}
+
+TEST_HARNESS_MAIN
