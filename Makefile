@@ -62,7 +62,7 @@ VMM_SRC      := $(filter-out tools/vmm/memtouch.c,$(wildcard tools/vmm/*.c)) \
 		tools/vmm/vmm.h
 
 tools: $(BUILD)/tools/coiommuctl $(BUILD)/tools/coiommu-sample \
-	$(BUILD)/tools/coiommu-vmm $(BUILD)/vmm/guest.cpio
+	$(BUILD)/tools/coiommu-vmm
 
 $(BUILD)/tools/coiommuctl: tools/coiommuctl/coiommuctl.c uapi/linux/coiommu.h
 	@mkdir -p $(dir $@)
@@ -80,9 +80,16 @@ $(BUILD)/tools/coiommu-vmm: $(VMM_SRC) $(LIBCOIOMMU) uapi/linux/coiommu.h
 # The nested guest's initramfs: busybox and tools/vmm/guest-init, with the
 # guest modules, tools/vmm/guest-e2e, tools/vmm/guest-abi and memtouch in
 # /bin, and Debian's virtio_balloon (e2e.balloon) with what it needs.
+# Built with the test VM's initramfs, not by plain make: Debian's modules
+# come from the kernel cache (tools/rig/kernel.sh, which downloads).
+KROOT_DEP := $(CACHE)/kernel/$(KVER)/root/lib/modules/$(KVER)/modules.dep
+
+$(KROOT_DEP):
+	@$(RIG)/kernel.sh
+
 $(BUILD)/vmm/guest.cpio: tools/vmm/mkguest.sh tools/vmm/guest-init \
 		tools/vmm/guest-e2e tools/vmm/guest-abi guest-modules \
-		$(BUILD)/vmm/memtouch
+		$(BUILD)/vmm/memtouch $(KROOT_DEP)
 	GUEST_KMODS="virtio_pci virtio_balloon" KROOT=$(CACHE)/kernel/$(KVER)/root \
 		tools/vmm/mkguest.sh $@ tools/vmm/guest-e2e tools/vmm/guest-abi \
 		guest/coiommu_guest.ko guest/edu_dmatest.ko $(BUILD)/vmm/memtouch
@@ -126,7 +133,7 @@ QEMU_BUNDLE_SH = qb=$${QEMU_BUNDLE:-$$($(MAKE) -s --no-print-directory qemu | ta
 		{ echo "no QEMU bundle (make qemu failed)" >&2; exit 1; }; \
 	export QEMU_BUNDLE=$$qb
 
-initramfs: module tests tools
+initramfs: module tests tools $(BUILD)/vmm/guest.cpio
 	$(RIG)/initramfs.sh $(BUILD)/initramfs.cpio
 
 # `make check` (what CI runs) must work on a machine that has nothing
@@ -165,7 +172,7 @@ DEBUG	:= $(BUILD)/debug
 
 check-debug: deps
 	@$(RIG)/deps.sh debug
-	@$(MAKE) --no-print-directory tests tools
+	@$(MAKE) --no-print-directory tests tools $(BUILD)/vmm/guest.cpio
 	@set -e; $(QEMU_BUNDLE_SH); kd=$$($(RIG)/debug-kernel.sh); kv=$${kd% *}; \
 	rm -rf $(DEBUG)/src; mkdir -p $(DEBUG)/src; \
 	cp -r Kbuild kernel uapi $(DEBUG)/src/; \
@@ -210,7 +217,7 @@ lint-612: deps
 	@echo "lint-612: clean"
 
 check-612: lint-612
-	@$(MAKE) --no-print-directory tests tools
+	@$(MAKE) --no-print-directory tests tools $(BUILD)/vmm/guest.cpio
 	@set -e; $(QEMU_BUNDLE_SH); kd=$$($(RIG)/kernel-suite.sh trixie); kv=$${kd% *}; \
 	KVER=$$kv MODULE_DIR=$(K612)/src/kernel \
 		$(RIG)/initramfs.sh $(K612)/initramfs.cpio; \
