@@ -56,21 +56,6 @@ struct result {
 	long reclaim_ms;	/* first within 15 % of live after the free */
 };
 
-/* MemFree of the last "e2e: mem:" line of @s, or -1. */
-static long memfree_kb(const char *s)
-{
-	const char *p;
-	long v = -1, x;
-
-	while (s && (s = strstr(s, "e2e: mem: "))) {
-		p = strstr(s, "MemFree ");
-		if (p && sscanf(p, "MemFree %ld", &x) == 1)
-			v = x;
-		s += 10;
-	}
-	return v;
-}
-
 static void run(int var, const char *bdf, FILE *csv, struct result *r)
 {
 	char dev[512], append[256], mem[16];
@@ -112,7 +97,8 @@ static void run(int var, const char *bdf, FILE *csv, struct result *r)
 		if (freed && t_free < 0)
 			t_free = now;
 		/* After the free, the guest's lines from the free on. */
-		mf = freed ? memfree_kb(freed) : con ? memfree_kb(con) : -1;
+		mf = freed ? ct_guest_memfree_kb(freed) :
+		     con ? ct_guest_memfree_kb(con) : -1;
 		live = mf >= 0 ? RAM_KB - mf : -1;
 		free(con);
 		ct_qemu_sample(&q);

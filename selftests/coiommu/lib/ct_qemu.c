@@ -269,6 +269,11 @@ static int count(const char *s, const char *text)
 	return n;
 }
 
+char *ct_qemu_console(const struct ct_qemu *q)
+{
+	return slurp(q->con);
+}
+
 bool ct_qemu_console_wait_n(struct ct_qemu *q, const char *text, int n,
 			    long timeout_ms)
 {
@@ -276,7 +281,7 @@ bool ct_qemu_console_wait_n(struct ct_qemu *q, const char *text, int n,
 	bool found, running = true;
 
 	for (;;) {
-		char *s = slurp(q->con);
+		char *s = ct_qemu_console(q);
 
 		found = count(s, text) >= n;
 		free(s);

@@ -155,6 +155,11 @@ int ct_qemu_discards(struct ct_qemu *q, unsigned long long *discarded,
 		     unsigned long long *kept);
 /* The console so far (QEMU may still run), malloc'd; NULL, or "". */
 char *ct_qemu_console(const struct ct_qemu *q);
+/*
+ * MemFree (kB) of the last "e2e: mem:" line the guest printed at or
+ * after @from (tools/vmm/guest-e2e), or -1.
+ */
+long ct_guest_memfree_kb(const char *from);
 /* query-balloon's "actual" (bytes), or -1. */
 long long ct_qemu_balloon_actual(struct ct_qemu *q);
 

@@ -60,31 +60,16 @@ long long ct_qemu_balloon_actual(struct ct_qemu *q)
 	return (long long)v;
 }
 
-char *ct_qemu_console(const struct ct_qemu *q)
+long ct_guest_memfree_kb(const char *from)
 {
-	size_t cap = 1 << 16, len = 0, n;
-	char *s = malloc(cap), *t;
-	FILE *f = fopen(q->con, "re");
+	const char *s = from, *p;
+	long v = -1, x;
 
-	if (!s)
-		return NULL;
-	s[0] = 0;
-	if (!f)
-		return s;
-	for (;;) {
-		if (cap - len < 4096) {
-			t = realloc(s, cap * 2);
-			if (!t)
-				break;
-			s = t;
-			cap *= 2;
-		}
-		n = fread(s + len, 1, cap - len - 1, f);
-		if (!n)
-			break;
-		len += n;
+	while (s && (s = strstr(s, "e2e: mem: "))) {
+		p = strstr(s, "MemFree ");
+		if (p && sscanf(p, "MemFree %ld", &x) == 1)
+			v = x;
+		s += 10;
 	}
-	s[len] = 0;
-	fclose(f);
-	return s;
+	return v;
 }

@@ -52,21 +52,6 @@ static inline void ct_dma_tally(const char *s, const char *end,
 	}
 }
 
-/* MemFree (kB) of the last "e2e: mem:" line at or after @from, or -1. */
-static inline long ct_guest_memfree_kb(const char *from)
-{
-	const char *s = from, *p;
-	long v = -1, x;
-
-	while (s && (s = strstr(s, "e2e: mem: "))) {
-		p = strstr(s, "MemFree ");
-		if (p && sscanf(p, "MemFree %ld", &x) == 1)
-			v = x;
-		s += 10;
-	}
-	return v;
-}
-
 /* The guest's live memory (RAM less MemFree) from @from on, or -1. */
 static inline long ct_guest_live_kb(const char *from, long ram_kb)
 {
