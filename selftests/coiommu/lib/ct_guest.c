@@ -208,18 +208,22 @@ void ctg_guest_unmap(const uint64_t *gfns, unsigned int n)
 	guest_unmap(gfns, 0, n);
 }
 
-bool ctg_guest_barrier(unsigned int nr_vcpus)
+bool ctg_guest_barrier(unsigned int nr_vcpus, unsigned int k, uint64_t *spins)
 {
 	struct ctg_info *info = ctg_guest_info();
-	uint64_t spins = 0;
+	uint64_t target = (uint64_t)nr_vcpus * k, n = 0;
+	bool met = true;
 
 	__atomic_fetch_add(&info->barrier, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&info->barrier, __ATOMIC_SEQ_CST) < nr_vcpus) {
-		if (++spins > CTG_SPIN_MAX)
-			return false;
+	while (__atomic_load_n(&info->barrier, __ATOMIC_SEQ_CST) < target) {
+		if (++n > CTG_SPIN_MAX) {
+			met = false;
+			break;
+		}
 		asm volatile("pause" ::: "memory");
 	}
-	return true;
+	*spins += n;
+	return met;
 }
 
 bool ctg_guest_op(unsigned int vcpu)

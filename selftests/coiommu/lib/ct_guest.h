@@ -341,7 +341,11 @@ void ctg_guest_map(unsigned int vcpu, const uint64_t *gfns, unsigned int n,
 		   unsigned int flags, struct ctg_map_res *res);
 /* Take one off the map count of each page. */
 void ctg_guest_unmap(const uint64_t *gfns, unsigned int n);
-/* All vCPUs meet here (spins, bounded); false on timeout. */
-bool ctg_guest_barrier(unsigned int nr_vcpus);
+/*
+ * The @k-th meeting (from 1) of @nr_vcpus vCPUs since the host zeroed
+ * info->barrier: each waits until all made their k-th call (spins,
+ * bounded; the spins are added to *@spins). False on timeout.
+ */
+bool ctg_guest_barrier(unsigned int nr_vcpus, unsigned int k, uint64_t *spins);
 
 #endif /* CT_GUEST_H */
