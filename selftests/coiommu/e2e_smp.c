@@ -9,10 +9,16 @@
  * coiommu tracepoints show each vCPU's doorbell rung and its requests
  * served by task work in that vCPU's own thread (two threads of
  * coiommu-vmm, one per vCPU), none refused. The guest then stays idle
- * with nothing mapped and the host's unpinner (every 1000 ms, every page
- * in every pass: unpin_old_every 1) brings the pinned pages back to 0. After the VMM exits every page
- * was unpinned as often as it was pinned (coiommu_pin/coiommu_unpin),
- * no pin is left and coiommu_host unloads.
+ * with nothing mapped until its DTT is empty (tools/vmm/guest-e2e
+ * e2e.idlewait, at most IDLE_MAX_S): the host's unpinner (every 1000 ms,
+ * every page in every pass: unpin_old_every 1) unpins every page pinned
+ * when the guest went idle within two of its passes (coiommu_scan,
+ * counted from a trace marker written when "e2e: smp: ... done" arrives:
+ * both runs had ended, and the guest maps nothing more until its last
+ * run; see e2e_unpin), and the pinned pages reach 0 before the guest maps
+ * again. After the VMM exits every page was unpinned as often as it was
+ * pinned (coiommu_pin/coiommu_unpin), no pin is left and coiommu_host
+ * unloads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +26,15 @@
 
 #include "ct_fixture.h"
 #include "ct_e2e.h"
+#include "ct_trace.h"
 
 #define NR_VCPUS	2
 #define PERIOD_MS	1000
 #define STATS_S		0.5
-#define IDLE_S		6
+#define IDLE_S		1	/* at least, then until the DTT is empty */
+#define IDLE_MAX_S	60
+#define IDLE_MARK	"e2e_smp: guest idle"
+#define MAX_PASSES	2
 
 static const char *tracefs = "/sys/kernel/tracing";
 
@@ -43,13 +53,14 @@ static int trace_set(const char *file, const char *val)
 	return ret;
 }
 
-/* Empty the trace buffer and enable the request path's events. */
+/*
+ * Empty the trace buffer and enable the request path's events, with
+ * ct_trace_start()'s (the unpinner's: coiommu_scan, coiommu_unpin).
+ */
 static int trace_start(void)
 {
 	static const char *const ev[] = { "coiommu_doorbell", "coiommu_request",
-					  "coiommu_refuse", "coiommu_pin",
-					  "coiommu_unpin" };
-	char file[96];
+					  "coiommu_refuse", "coiommu_pin" };
 	unsigned int i;
 	int ret;
 
@@ -59,12 +70,20 @@ static int trace_start(void)
 		tracefs = "/sys/kernel/debug/tracing";
 	ret = trace_set("buffer_size_kb", "4096");
 	if (!ret)
-		ret = trace_set("trace", "");
-	for (i = 0; !ret && i < sizeof(ev) / sizeof(ev[0]); i++) {
-		snprintf(file, sizeof(file), "events/coiommu/%s/enable", ev[i]);
-		ret = trace_set(file, "1");
-	}
+		ret = ct_trace_start();
+	for (i = 0; !ret && i < sizeof(ev) / sizeof(ev[0]); i++)
+		ret = ct_trace_enable(ev[i]);
 	return ret;
+}
+
+/* Mark the trace when both runs have ended; *@arg: 1 done, -1 failed. */
+static void mark_idle(const char *line, void *arg)
+{
+	int *marked = arg;
+
+	if (!*marked && strstr(line, "e2e: smp: ") &&
+	    strstr(line, " CPUs done"))
+		*marked = ct_trace_mark(IDLE_MARK) ? -1 : 1;
 }
 
 static void trace_stop(void)
@@ -251,28 +270,31 @@ TEST_F_TIMEOUT(smp, e2e_smp, CT_VMM_TEST_TIMEOUT)
 {
 	struct ct_e2e_stat st[1024], *fin, *before = NULL, *low = NULL;
 	struct smp_vcpu v[NR_VCPUS];
-	const char *smp, *idle, *idle_end;
+	const char *smp, *idle, *idle_end, *empty;
+	struct ct_trace_ev *evs = NULL;
+	struct ct_trace_idle ti;
 	struct ct_e2e_guest g;
 	struct ct_vmm_run r;
 	char args[320], want[96];
+	int n, i, marked = 0;
+	size_t nevs;
 	long t0;
-	int n, i;
 
 	/*
 	 * Every page in every pass: the pages the two runs keep mapping and
 	 * unmapping are found busy pass after pass, and with the default
 	 * generations (10) they would move to the old generation, looked at
-	 * every 10th sweep only, after IDLE_S. Generations are tested apart
+	 * every 10th sweep only. Generations are tested apart
 	 * (generations, lazy_unpin_busy).
 	 */
 	ASSERT_EQ(0, ct_write_file("/sys/module/coiommu_host/parameters/unpin_old_every",
 				   "1"));
 	ASSERT_EQ(0, trace_start());
 	snprintf(args, sizeof(args),
-		 "-m 256 -c %d -t 150 -s %.1f -u %d -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.smp e2e.idle=%d\" -d %s -d %s",
+		 "-m 256 -c %d -t 210 -s %.1f -u %d -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.smp e2e.idle=%d e2e.idlewait=%d\" -d %s -d %s",
 		 NR_VCPUS, STATS_S, PERIOD_MS, CT_E2E_PAGES, IDLE_S,
-		 self->bdf[0], self->bdf[1]);
-	ASSERT_EQ(0, ct_vmm_run(&r, args));
+		 IDLE_MAX_S, self->bdf[0], self->bdf[1]);
+	ASSERT_EQ(0, ct_vmm_run_lines(&r, args, mark_idle, &marked));
 	t0 = ct_now_ms();
 	trace_stop();
 	ct_vmm_print(&r);
@@ -332,11 +354,32 @@ TEST_F_TIMEOUT(smp, e2e_smp, CT_VMM_TEST_TIMEOUT)
 			low = &st[i];
 	}
 	ASSERT_NE(NULL, before);
-	ASSERT_NE(NULL, low);
 	TH_LOG("host: %llu requests, %llu refused, peak %llu pinned; %llu pinned before idle, %llu at %.1f s (%.1f s later); %llu pinned at exit",
 	       fin->requests, fin->refused, fin->peak, before->pages,
-	       low->pages, low->t, low->t - before->t, fin->pages);
-	EXPECT_EQ(0, low->pages) TH_LOG("pinned pages never dropped to 0 while the guest was idle");
+	       low ? low->pages : before->pages, low ? low->t : before->t,
+	       low ? low->t - before->t : 0.0, fin->pages);
+	/* The guest's DTT emptied: the host released every page it tracked. */
+	empty = strstr(idle, "e2e: idle: DTT empty");
+	EXPECT_TRUE(empty && empty < idle_end)
+		TH_LOG("the guest's DTT was not empty after %d s idle", IDLE_MAX_S);
+	/*
+	 * Every page pinned when the guest went idle went within two passes
+	 * of the unpinner, and before the guest mapped again: the pinned
+	 * pages reached 0 while the guest was idle.
+	 */
+	ASSERT_EQ(1, marked);
+	ASSERT_EQ(0, ct_trace_read(&evs, &nevs));
+	ASSERT_EQ(0, ct_trace_idle_unpins(evs, nevs, IDLE_MARK, &ti));
+	free(evs);
+	TH_LOG("trace: %lu pages pinned at the idle marker, the last unpinned in pass %u after it (gfn %#llx); %lu never, %lu not by the unpinner (or shrinker), %lu after the next pin",
+	       ti.pages, ti.worst, (unsigned long long)ti.worst_gfn, ti.never,
+	       ti.not_lazy, ti.late);
+	EXPECT_EQ(0, ti.failed_pins);
+	EXPECT_EQ(0, ti.never);
+	EXPECT_EQ(0, ti.not_lazy);
+	EXPECT_EQ(0, ti.late);
+	EXPECT_TRUE(ti.zero) TH_LOG("pinned pages never dropped to 0 while the guest was idle");
+	EXPECT_GE(MAX_PASSES, ti.worst);
 	EXPECT_LE(CT_E2E_PAGES, fin->peak);
 	EXPECT_EQ(0, fin->refused);
 	EXPECT_EQ(fin->requests, g.requests);

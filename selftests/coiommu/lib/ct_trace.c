@@ -70,12 +70,21 @@ int ct_trace_start(void)
 	return ret;
 }
 
+int ct_trace_enable(const char *event)
+{
+	char file[96];
+
+	if (!trace_dir)
+		return -ENOENT;
+	snprintf(file, sizeof(file), "events/coiommu/%s/enable", event);
+	return trace_write(file, "1", false);
+}
+
 void ct_trace_stop(void)
 {
 	if (!trace_dir)
 		return;
-	trace_write("events/coiommu/coiommu_scan/enable", "0", false);
-	trace_write("events/coiommu/coiommu_unpin/enable", "0", false);
+	trace_write("events/coiommu/enable", "0", false);
 }
 
 int ct_trace_mark(const char *mark)
@@ -107,6 +116,17 @@ static bool parse(const char *line, struct ct_trace_ev *ev)
 			   &inst, &a, &b, ev->cause) != 4)
 			return false;
 		ev->type = CT_EV_UNPIN;
+		ev->inst = inst;
+		ev->gfn = a;
+		ev->npages = b;
+		return true;
+	}
+	p = strstr(line, "coiommu_pin: ");
+	if (p) {
+		if (sscanf(p, "coiommu_pin: instance=%llu gfn=%llx pinned=%llu ret=%d",
+			   &inst, &a, &b, &ev->ret) != 4)
+			return false;
+		ev->type = CT_EV_PIN;
 		ev->inst = inst;
 		ev->gfn = a;
 		ev->npages = b;
@@ -203,5 +223,102 @@ unsigned int ct_trace_unpin_pass(const struct ct_trace_ev *evs, size_t n,
 			return pass;
 		}
 	}
+	return 0;
+}
+
+struct idle_page {
+	uint64_t inst, gfn;
+	long net;
+};
+
+/* Add @sign to the count of every page of @ev; false without memory. */
+static bool idle_count(struct idle_page **pg, size_t *nr, size_t *cap,
+		       const struct ct_trace_ev *ev, long sign)
+{
+	unsigned long i;
+	size_t k;
+
+	for (i = 0; i < ev->npages; i++) {
+		for (k = 0; k < *nr; k++)
+			if ((*pg)[k].inst == ev->inst &&
+			    (*pg)[k].gfn == ev->gfn + i)
+				break;
+		if (k == *nr) {
+			if (*nr == *cap) {
+				size_t c = *cap ? 2 * *cap : 256;
+				struct idle_page *q = realloc(*pg, c * sizeof(*q));
+
+				if (!q)
+					return false;
+				*pg = q;
+				*cap = c;
+			}
+			(*pg)[k].inst = ev->inst;
+			(*pg)[k].gfn = ev->gfn + i;
+			(*pg)[k].net = 0;
+			(*nr)++;
+		}
+		(*pg)[k].net += sign;
+	}
+	return true;
+}
+
+int ct_trace_idle_unpins(const struct ct_trace_ev *evs, size_t n,
+			 const char *mark, struct ct_trace_idle *r)
+{
+	struct idle_page *pg = NULL;
+	size_t nr = 0, cap = 0, from, i, k, first_pin = n;
+	long pinned;
+
+	memset(r, 0, sizeof(*r));
+	from = ct_trace_after(evs, n, mark);
+	if (!from || evs[from - 1].type != CT_EV_MARK ||
+	    strcmp(evs[from - 1].mark, mark))
+		return -ENOENT;
+	for (i = 0; i < from; i++) {
+		bool ok = true;
+
+		if (evs[i].type == CT_EV_PIN && evs[i].ret)
+			r->failed_pins++;
+		else if (evs[i].type == CT_EV_PIN)
+			ok = idle_count(&pg, &nr, &cap, &evs[i], 1);
+		else if (evs[i].type == CT_EV_UNPIN)
+			ok = idle_count(&pg, &nr, &cap, &evs[i], -1);
+		if (!ok) {
+			free(pg);
+			return -ENOMEM;
+		}
+	}
+	for (i = from; i < n && first_pin == n; i++)
+		if (evs[i].type == CT_EV_PIN)
+			first_pin = i;
+	for (k = 0; k < nr; k++) {
+		const struct ct_trace_ev *u = NULL;
+		unsigned int pass;
+
+		if (pg[k].net <= 0)
+			continue;
+		r->pages++;
+		pass = ct_trace_unpin_pass(evs, n, from, pg[k].inst,
+					   pg[k].gfn, &u);
+		if (!pass) {
+			r->never++;
+			continue;
+		}
+		if (strcmp(u->cause, "lazy") && strcmp(u->cause, "shrinker"))
+			r->not_lazy++;
+		if ((size_t)(u - evs) > first_pin)
+			r->late++;
+		if (pass > r->worst) {
+			r->worst = pass;
+			r->worst_gfn = pg[k].gfn;
+		}
+	}
+	/* The pinned pages between the marker and the next pin. */
+	for (pinned = r->pages, i = from; i < first_pin && pinned > 0; i++)
+		if (evs[i].type == CT_EV_UNPIN)
+			pinned -= evs[i].npages;
+	r->zero = pinned <= 0;
+	free(pg);
 	return 0;
 }

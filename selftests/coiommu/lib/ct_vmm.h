@@ -28,11 +28,15 @@ struct ct_vmm_run {
 
 /*
  * Run "coiommu-vmm -k CT_VMM_KERNEL -i CT_VMM_INITRD @args" and collect
- * its output. Returns 0 when it could be run.
+ * its output, line by line: @line (if not NULL) sees each line as it
+ * comes, with @arg (a line longer than 4095 bytes comes in pieces).
+ * Returns 0 when it could be run.
  */
-static inline int ct_vmm_run(struct ct_vmm_run *r, const char *args)
+static inline int ct_vmm_run_lines(struct ct_vmm_run *r, const char *args,
+				   void (*line)(const char *s, void *arg),
+				   void *arg)
 {
-	char cmd[1024];
+	char cmd[1024], buf[4096];
 	size_t cap = 1 << 16;
 	long t0 = ct_now_ms();
 	const char *tmo;
@@ -57,31 +61,37 @@ static inline int ct_vmm_run(struct ct_vmm_run *r, const char *args)
 	r->out = malloc(cap);
 	if (!r->out)
 		return -1;
+	r->out[0] = 0;
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
-	for (;;) {
-		size_t n;
+	while (fgets(buf, sizeof(buf), p)) {
+		size_t n = strlen(buf);
 
-		if (cap - r->len < 4096) {
-			char *q = realloc(r->out, cap * 2);
+		if (r->len + n + 1 > cap) {
+			char *q = realloc(r->out, cap * 2 + n);
 
 			if (!q)
 				break;
 			r->out = q;
-			cap *= 2;
+			cap = cap * 2 + n;
 		}
-		n = fread(r->out + r->len, 1, cap - r->len - 1, p);
-		if (!n)
-			break;
+		memcpy(r->out + r->len, buf, n + 1);
 		r->len += n;
+		if (line)
+			line(buf, arg);
 	}
-	r->out[r->len] = 0;
 	st = pclose(p);
 	r->ms = ct_now_ms() - t0;
 	if (st != -1 && WIFEXITED(st))
 		r->status = WEXITSTATUS(st);
 	return 0;
+}
+
+/* ct_vmm_run_lines() without a look at the lines. */
+static inline int ct_vmm_run(struct ct_vmm_run *r, const char *args)
+{
+	return ct_vmm_run_lines(r, args, NULL, NULL);
 }
 
 /* Print the output, one "# " line per line (the TAP comment form). */
