@@ -31,6 +31,7 @@
 #include "ct_qemu_reclaim.h"
 
 #define INFLATE_MS	60000
+#define FREED_RUN_MS	60000
 
 TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 {
@@ -38,8 +39,9 @@ TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 	unsigned long long disc0 = 0, kept0 = 0, disc1 = 0, kept1 = 0;
 	long long target = CT_RECLAIM_RAM_KB / 2 * 1024LL, actual = -1;
 	struct ct_qemu_coiommu c0, c1;
-	struct ct_dma_tally before, during, after;
-	long off_inflate = -1, off_done = -1, t0, inflate_ms = -1;
+	struct ct_dma_tally freed, before, during, after;
+	long off_freed, off_inflate = -1, off_done = -1, t0, inflate_ms = -1;
+	long freed_ms;
 	long rss0, rss1, vmrss0, vmrss1;
 	char dev[512], cmd[256], reply[1024], mem[16], want[64];
 	char *con;
@@ -52,13 +54,28 @@ TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 	ASSERT_EQ(0, ct_qemu_start_guest(q, mem,
 		  "vmm.run=/bin/guest-e2e e2e.pages=16 e2e.balloon e2e.touch=avail e2e.touchhold=2 e2e.after=30",
 		  dev));
-	ASSERT_LE(0, ct_console_offset_wait(q, "memtouch: freed",
-					    CT_RECLAIM_GUEST_MS)) {
+	off_freed = ct_console_offset_wait(q, "memtouch: freed",
+					   CT_RECLAIM_GUEST_MS);
+	ASSERT_LE(0, off_freed) {
 		ct_qemu_wait(q, 1000);
 		ct_qemu_print(q);
 	}
-	/* A DMA run after the free, before the balloon. */
-	ASSERT_TRUE(ct_qemu_sleep(q, 2000));
+	/* A DMA run that ended after the free, before the balloon. */
+	t0 = ct_now_ms();
+	for (;;) {
+		con = ct_qemu_console(q);
+		ct_dma_tally(con ? con + off_freed : NULL, NULL, &freed);
+		free(con);
+		if (freed.runs >= 1 || ct_now_ms() - t0 > FREED_RUN_MS ||
+		    !ct_qemu_sleep(q, 100))
+			break;
+	}
+	freed_ms = ct_now_ms() - t0;
+	ASSERT_LE(1, freed.runs) {
+		TH_LOG("no DMA run ended in %ld ms after the free", freed_ms);
+		ct_qemu_wait(q, 1000);
+		ct_qemu_print(q);
+	}
 	rss0 = ct_qemu_ram_rss_kb(q->pid, CT_RECLAIM_RAM_KB);
 	ct_qemu_sample(q);
 	vmrss0 = q->last.vmrss_kb;
@@ -105,7 +122,9 @@ TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 	ASSERT_LT(0, off_inflate);
 	ASSERT_LE(off_inflate, off_done);
 	ASSERT_LE(off_done, (long)strlen(q->out));
+	ASSERT_LT(off_freed, off_inflate);
 	ct_dma_tally(q->out, q->out + off_inflate, &before);
+	ct_dma_tally(q->out + off_freed, q->out + off_inflate, &freed);
 	ct_dma_tally(q->out + off_inflate, q->out + off_done, &during);
 	ct_dma_tally(q->out + off_done, NULL, &after);
 
@@ -116,9 +135,9 @@ TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 	TH_LOG("query-coiommu: discarded-pages %llu -> %llu, discard-kept-pages %llu -> %llu; pinned %llu -> %llu, unpins %llu -> %llu",
 	       disc0, disc1, kept0, kept1, c0.pinned, c1.pinned, c0.unpins,
 	       c1.unpins);
-	TH_LOG("DMA runs passed: %d/%d before the inflation, %d/%d during, %d/%d after",
-	       before.pass, before.runs, during.pass, during.runs,
-	       after.pass, after.runs);
+	TH_LOG("DMA runs passed: %d/%d before the inflation (%d/%d of them ended after the free, the first %ld ms after it was seen), %d/%d during, %d/%d after",
+	       before.pass, before.runs, freed.pass, freed.runs, freed_ms,
+	       during.pass, during.runs, after.pass, after.runs);
 
 	/* Inflated to the target, and QEMU gave that memory back. */
 	EXPECT_LE(0, inflate_ms);
@@ -129,6 +148,7 @@ TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 	EXPECT_EQ(kept0, kept1);
 	/* The DMA landed before, during and after the inflation. */
 	EXPECT_LE(1, before.pass);
+	EXPECT_LE(1, freed.pass);
 	EXPECT_LE(1, during.pass + after.pass);
 	EXPECT_LE(1, after.pass);
 	EXPECT_EQ(before.runs, before.pass);

@@ -21,9 +21,12 @@
  * does not fit fails with -ENOMEM instead. A thread of the QEMUs that
  * faults in user mode at the limit waits there for memory rather than
  * fail (cgroup v1's rule), the QEMU that failed to pin on its way out
- * too: while the cgroup is under OOM the test lets the limit grow by
- * 32 MiB, four times at most, which frees the waiters and stays below
- * MemAvailable, far less than the pinning lacks. cgroup v1's memory
+ * too, perhaps before it printed its error. Until the error is printed,
+ * while the cgroup is under OOM, the test lets the limit grow by 32 MiB
+ * at a time, which frees the waiters, far less than the pinning lacks;
+ * the limit when the error is printed must still be below MemAvailable.
+ * Once it is printed the refusal is done, and the test lifts the limit:
+ * nothing waits at it any more and QEMU exits. cgroup v1's memory
  * controller is in Debian 12's 6.1; Debian 13's 6.12 has none
  * (CONFIG_MEMCG_V1 off), where the static part is not run and the test
  * says so.
@@ -46,8 +49,10 @@
 #define MEMCG_VMS	MEMCG "/ct-vms"
 #define MEMCG_SLACK_MB	192
 #define MEMCG_RAISE_MB	32
-#define MEMCG_RAISES	4
-#define APPEND		"kernelcore=192M vmm.run=/bin/guest-e2e e2e.pages=16 e2e.touch=64 e2e.touchhold=2 e2e.after=10"
+#define ENOMEM_TEXT	"Cannot allocate memory"
+/* DMA runs that end after the free (guest-e2e e2e.afterruns). */
+#define AFTER_RUNS	2
+#define APPEND		"kernelcore=192M vmm.run=/bin/guest-e2e e2e.pages=16 e2e.touch=64 e2e.touchhold=2 e2e.after=10 e2e.afterruns=2"
 
 FIXTURE(qemu2) {
 	struct ct_env env;
@@ -109,20 +114,41 @@ static int memcg_add(pid_t pid)
 	return ct_write_file(MEMCG_VMS "/cgroup.procs", v);
 }
 
-/* Under OOM: raise the limit by MEMCG_RAISE_MB; true when it did. */
-static bool memcg_relieve(long *limit_kb, int *raises)
+/* The limit as the kernel has it (KiB), or -1. */
+static long memcg_limit_kb(void)
+{
+	char v[32];
+
+	if (ct_read_file(MEMCG_VMS "/memory.limit_in_bytes", v, sizeof(v)))
+		return -1;
+	return strtoll(v, NULL, 10) / 1024;
+}
+
+/*
+ * Under OOM: raise the limit by MEMCG_RAISE_MB, to below @cap_kb. 1 when
+ * it did, 0 when not under OOM, -1 when the raise would reach @cap_kb.
+ */
+static int memcg_relieve(long *limit_kb, long cap_kb)
 {
 	char oc[256], v[32];
 
-	if (*raises >= MEMCG_RAISES ||
-	    ct_read_file(MEMCG_VMS "/memory.oom_control", oc, sizeof(oc)) ||
+	if (ct_read_file(MEMCG_VMS "/memory.oom_control", oc, sizeof(oc)) ||
 	    !strstr(oc, "under_oom 1"))
-		return false;
+		return 0;
+	if (*limit_kb + MEMCG_RAISE_MB * 1024 >= cap_kb)
+		return -1;
 	*limit_kb += MEMCG_RAISE_MB * 1024;
 	snprintf(v, sizeof(v), "%ld", *limit_kb * 1024);
 	ct_write_file(MEMCG_VMS "/memory.limit_in_bytes", v);
-	(*raises)++;
-	return true;
+	return 1;
+}
+
+/* QEMU's stderr so far has @text. */
+static bool err_has(const struct ct_qemu *q, const char *text)
+{
+	static char buf[65536];
+
+	return !ct_read_file(q->err, buf, sizeof(buf)) && strstr(buf, text);
 }
 
 static void start(struct __test_metadata *_metadata, struct ct_qemu *q,
@@ -147,8 +173,8 @@ static void start(struct __test_metadata *_metadata, struct ct_qemu *q,
 TEST_F_TIMEOUT(qemu2, qemu_two_vms_overcommit, CT_VMM_TEST_TIMEOUT)
 {
 	long avail_kb, ram_mb, peak_rss[2] = { 0, 0 }, peak_ram[2] = { 0, 0 };
-	long limit_kb, end;
-	int i, raises = 0;
+	long limit_kb, err_limit_kb = -1, end;
+	int i, relief = 0;
 	char want[64];
 	bool memcg;
 
@@ -182,19 +208,23 @@ TEST_F_TIMEOUT(qemu2, qemu_two_vms_overcommit, CT_VMM_TEST_TIMEOUT)
 	}
 	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);
 	for (i = 0; i < 2; i++) {
-		struct ct_dma_tally t;
+		struct ct_dma_tally t, a;
+		const char *freed;
 
 		ct_qemu_wait(&self->q[i], CT_RECLAIM_GUEST_MS);
 		ct_qemu_print(&self->q[i]);
 		peak_rss[i] = self->q[i].max.vmrss_kb;
 		ct_dma_tally(self->q[i].out, NULL, &t);
-		TH_LOG("coiommu VM %d (%s): guest RAM %ld MiB, at most %ld kB of it resident, QEMU VmRSS at most %ld kB, VmLck at most %ld kB; DMA runs %d/%d passed after run 1",
+		freed = strstr(self->q[i].out, "memtouch: freed");
+		ct_dma_tally(freed, NULL, &a);
+		TH_LOG("coiommu VM %d (%s): guest RAM %ld MiB, at most %ld kB of it resident, QEMU VmRSS at most %ld kB, VmLck at most %ld kB; DMA runs %d/%d passed after run 1, %d/%d ended after the free",
 		       i, self->bdf[i], ram_mb, peak_ram[i], peak_rss[i],
-		       self->q[i].max.vmlck_kb, t.pass, t.runs);
+		       self->q[i].max.vmlck_kb, t.pass, t.runs, a.pass,
+		       a.runs);
 		EXPECT_EQ(0, ct_qemu_guest_status(&self->q[i]));
 		EXPECT_NE(NULL, strstr(self->q[i].out, want));
 		EXPECT_NE(NULL, strstr(self->q[i].out, "MiB, 0 bad pages"));
-		EXPECT_LE(2, t.pass);
+		EXPECT_LE(AFTER_RUNS, a.pass);
 		EXPECT_EQ(t.runs, t.pass);
 		/* Far below its RAM: what the guest used. */
 		EXPECT_GT(ram_mb * 1024 / 2, peak_ram[i]);
@@ -221,26 +251,51 @@ TEST_F_TIMEOUT(qemu2, qemu_two_vms_overcommit, CT_VMM_TEST_TIMEOUT)
 	start(_metadata, &self->q[1], self->bdf[1], ram_mb, false, true);
 	end = ct_now_ms() + CT_RECLAIM_GUEST_MS;
 	while (ct_qemu_running(&self->q[1]) && ct_now_ms() < end) {
-		if (memcg_relieve(&limit_kb, &raises))
-			TH_LOG("cgroup under OOM: limit raised to %ld kB", limit_kb);
+		if (err_has(&self->q[1], ENOMEM_TEXT)) {
+			/*
+			 * Printed: the limit now is at least the one it
+			 * was printed under. Nothing more to refuse.
+			 */
+			err_limit_kb = memcg_limit_kb();
+			ct_write_file(MEMCG_VMS "/memory.limit_in_bytes", "-1");
+			TH_LOG("VM 1 printed VFIO's error under a limit of %ld kB: limit lifted",
+			       err_limit_kb);
+			break;
+		}
+		relief = memcg_relieve(&limit_kb, avail_kb);
+		if (relief > 0)
+			TH_LOG("cgroup under OOM, no error printed yet: limit raised to %ld kB",
+			       limit_kb);
+		/* Not to lift it above MemAvailable: killed below. */
+		if (relief < 0) {
+			TH_LOG("cgroup under OOM at %ld kB, no error printed: VM 1 is killed",
+			       limit_kb);
+			break;
+		}
 		usleep(200000);
 	}
-	ct_qemu_wait(&self->q[1], 1000);
+	/* Exited before the test saw the error: the limit is unchanged since. */
+	if (err_limit_kb < 0 && err_has(&self->q[1], ENOMEM_TEXT))
+		err_limit_kb = memcg_limit_kb();
+	ct_qemu_wait(&self->q[1], relief < 0 ? 1000 : CT_RECLAIM_GUEST_MS);
 	ct_qemu_print(&self->q[1]);
 	ct_qemu_wait(&self->q[0], CT_RECLAIM_GUEST_MS);
 	ct_qemu_print(&self->q[0]);
 	TH_LOG("static VM 1 (%s): QEMU exited with status %d after %ld ms, its guest never started; its stderr:",
 	       self->bdf[1], self->q[1].status, self->q[1].ms);
 	TH_LOG("%s", self->q[1].errout);
+	TH_LOG("VFIO's error printed under a limit of %ld kB at most (%ld kB at the start; MemAvailable %ld kB)",
+	       err_limit_kb, avail_kb - MEMCG_SLACK_MB * 1024L, avail_kb);
 	/* The second one never ran its guest: QEMU's error, exit status 1. */
 	EXPECT_EQ(1, self->q[1].status);
 	EXPECT_EQ(NULL, strstr(self->q[1].out, "vmm-guest: hello"));
-	EXPECT_NE(NULL, strstr(self->q[1].errout, "Cannot allocate memory"));
+	EXPECT_NE(NULL, strstr(self->q[1].errout, ENOMEM_TEXT));
 	/* The first one ran to the end, its DMA verified. */
 	EXPECT_EQ(0, ct_qemu_guest_status(&self->q[0]));
 	EXPECT_NE(NULL, strstr(self->q[0].out, want));
-	/* The limit stayed below what the test VM had free. */
-	EXPECT_GT(avail_kb, limit_kb);
+	/* The pinning failed under a limit below what the test VM had free. */
+	EXPECT_LT(0, err_limit_kb);
+	EXPECT_GT(avail_kb, err_limit_kb);
 }
 
 TEST_HARNESS_MAIN
