@@ -26,7 +26,6 @@
 
 #include "ct_fixture.h"
 #include "ct_e2e.h"
-#include "ct_trace.h"
 
 #define NR_VCPUS	2
 #define PERIOD_MS	1000
@@ -271,13 +270,11 @@ TEST_F_TIMEOUT(smp, e2e_smp, CT_VMM_TEST_TIMEOUT)
 	struct ct_e2e_stat st[1024], *fin, *before = NULL, *low = NULL;
 	struct smp_vcpu v[NR_VCPUS];
 	const char *smp, *idle, *idle_end, *empty;
-	struct ct_trace_ev *evs = NULL;
 	struct ct_trace_idle ti;
 	struct ct_e2e_guest g;
 	struct ct_vmm_run r;
 	char args[320], want[96];
 	int n, i, marked = 0;
-	size_t nevs;
 	long t0;
 
 	/*
@@ -368,18 +365,9 @@ TEST_F_TIMEOUT(smp, e2e_smp, CT_VMM_TEST_TIMEOUT)
 	 * pages reached 0 while the guest was idle.
 	 */
 	ASSERT_EQ(1, marked);
-	ASSERT_EQ(0, ct_trace_read(&evs, &nevs));
-	ASSERT_EQ(0, ct_trace_idle_unpins(evs, nevs, IDLE_MARK, &ti));
-	free(evs);
-	TH_LOG("trace: %lu pages pinned at the idle marker, the last unpinned in pass %u after it (gfn %#llx); %lu never, %lu not by the unpinner (or shrinker), %lu after the next pin",
-	       ti.pages, ti.worst, (unsigned long long)ti.worst_gfn, ti.never,
-	       ti.not_lazy, ti.late);
-	EXPECT_EQ(0, ti.failed_pins);
-	EXPECT_EQ(0, ti.never);
-	EXPECT_EQ(0, ti.not_lazy);
+	ct_e2e_idle_passes(_metadata, IDLE_MARK, MAX_PASSES, &ti);
 	EXPECT_EQ(0, ti.late);
 	EXPECT_TRUE(ti.zero) TH_LOG("pinned pages never dropped to 0 while the guest was idle");
-	EXPECT_GE(MAX_PASSES, ti.worst);
 	EXPECT_LE(CT_E2E_PAGES, fin->peak);
 	EXPECT_EQ(0, fin->refused);
 	EXPECT_EQ(fin->requests, g.requests);

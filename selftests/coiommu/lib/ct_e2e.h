@@ -10,9 +10,11 @@
 #define CT_E2E_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ct_fixture.h"
+#include "ct_trace.h"
 #include "ct_vmm.h"
 
 /* Pages edu_dmatest maps: e2e.pages single pages, 2 of sg, 2 coherent. */
@@ -92,6 +94,33 @@ static inline struct ct_e2e_stat *ct_e2e_final(struct __test_metadata *_metadata
 	ASSERT_NE(NULL, final);
 	ASSERT_TRUE(!eol || final < eol);
 	return &st[*n - 1];
+}
+
+/*
+ * For use inside the kselftest harness, after ct_trace_stop(): the
+ * unpinner's passes after the trace marker @mark into *@ti (see
+ * ct_trace_idle_unpins()), logged, and the checks every idle guest
+ * shares: each page pinned at the marker was unpinned, by the unpinner
+ * (or the shrinker), within @max_passes passes after it.
+ */
+static inline void ct_e2e_idle_passes(struct __test_metadata *_metadata,
+				      const char *mark,
+				      unsigned int max_passes,
+				      struct ct_trace_idle *ti)
+{
+	struct ct_trace_ev *evs = NULL;
+	size_t nevs;
+
+	ASSERT_EQ(0, ct_trace_read(&evs, &nevs));
+	ASSERT_EQ(0, ct_trace_idle_unpins(evs, nevs, mark, ti));
+	free(evs);
+	TH_LOG("trace: %lu pages pinned at the idle marker, the last unpinned in pass %u after it (gfn %#llx); %lu never, %lu not by the unpinner (or shrinker), %lu after the next pin",
+	       ti->pages, ti->worst, (unsigned long long)ti->worst_gfn,
+	       ti->never, ti->not_lazy, ti->late);
+	EXPECT_EQ(0, ti->failed_pins);
+	EXPECT_EQ(0, ti->never);
+	EXPECT_EQ(0, ti->not_lazy);
+	EXPECT_GE(max_passes, ti->worst);
 }
 
 /* The guest's counters from the last "e2e: guest stats:" line before @end. */
