@@ -161,8 +161,6 @@ TEST_F_TIMEOUT(ab, abi_batch_large, 600)
 	 * (GFN 0 is not guest RAM here: each entry is refused) and then out
 	 * of guest RAM. Meanwhile vCPU 0 asks for one page it unmapped.
 	 */
-	ASSERT_EQ(0, ctg_policy(t, 0, 15, 0));
-	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_UNPARK, 0, 0));
 	{
 		uint64_t hgpa = CTG_GPA(FIRST_GFN + NPAGES) - HOSTILE_BYTES;
 		uint64_t *hl = ctg_hva(t, hgpa);
@@ -173,6 +171,8 @@ TEST_F_TIMEOUT(ab, abi_batch_large, 600)
 		hl[1] = 1ULL << 40;
 		h.req = CTG_REQ_BATCH | hgpa;
 	}
+	ASSERT_EQ(0, ctg_policy(t, 0, 15, 0));
+	ASSERT_EQ(0, coiommu_command(t->co, COIOMMU_CMD_UNPARK, 0, 0));
 	for (try = 1;; try++) {
 		struct coiommu_force_unpin fu = {
 			.argsz = sizeof(fu),

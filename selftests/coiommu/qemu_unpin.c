@@ -83,7 +83,7 @@ TEST_F_TIMEOUT(qemu, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 	struct co_dbg idle = { .scans = -1 }, low = { .scans = -1 }, d;
 	struct ct_qemu_coiommu c = { .pins = 0 }, after;
 	struct ct_qemu *q = &self->q;
-	char dev[256], append[128], want[64], path[128];
+	char dev[256], append[128], want[64], path[sizeof(DEBUGFS) + 256];
 	long t_idle = -1, t_low = -1;
 	bool found = false, seen_idle = false;
 
