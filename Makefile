@@ -54,7 +54,9 @@ guest-modules:
 tests: kernel-cache
 	$(MAKE) -C selftests/coiommu OUT=$(BUILD)/selftests KSRC=$(KSRC)
 
-TOOLS_CFLAGS := -O2 -g -Wall -Wextra -static -I$(CURDIR)/uapi \
+# User space builds without a warning too: -Werror here, in
+# selftests/coiommu/Makefile and in tools/bench/Makefile.
+TOOLS_CFLAGS := -O2 -g -Wall -Wextra -Werror -static -I$(CURDIR)/uapi \
 		-I$(CURDIR)/tools/lib
 LIBCOIOMMU   := tools/lib/libcoiommu.c tools/lib/libcoiommu.h
 
@@ -107,7 +109,7 @@ libcoiommu: $(LIBCO_DIR)/lib/libcoiommu.a
 $(LIBCO_DIR)/lib/libcoiommu.a: $(LIBCOIOMMU) uapi/linux/coiommu.h \
 		uapi/linux/coiommu_guest.h
 	@mkdir -p $(LIBCO_DIR)/lib/pkgconfig $(LIBCO_DIR)/include/linux
-	$(CC) -O2 -g -Wall -Wextra -fPIC -I$(CURDIR)/uapi -c \
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -I$(CURDIR)/uapi -c \
 		tools/lib/libcoiommu.c -o $(LIBCO_DIR)/libcoiommu.o
 	cp tools/lib/libcoiommu.h $(LIBCO_DIR)/include/
 	cp uapi/linux/coiommu.h uapi/linux/coiommu_guest.h \
