@@ -56,6 +56,12 @@ struct result {
 	long reclaim_ms;	/* first within 15 % of live after the free */
 };
 
+/* @scale * @a / @b, or -1 (not measured) when @b is not positive. */
+static double ratio(double scale, long a, long b)
+{
+	return b > 0 ? scale * a / b : -1;
+}
+
 static void run(int var, const char *bdf, FILE *csv, struct result *r)
 {
 	char dev[512], append[256], mem[16];
@@ -67,16 +73,8 @@ static void run(int var, const char *bdf, FILE *csv, struct result *r)
 
 	memset(r, 0, sizeof(*r));
 	r->reclaim_ms = -1;
-	if (var == STATIC)
-		snprintf(dev, sizeof(dev),
-			 "-device vfio-pci,host=%s,id=hostdev0 "
-			 "-device virtio-balloon-pci,id=balloon0,free-page-reporting=on",
-			 bdf);
-	else
-		snprintf(dev, sizeof(dev),
-			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0 "
-			 "-device virtio-balloon-pci,id=balloon0,free-page-reporting=on",
-			 bdf);
+	ct_qemu_edu_devices(dev, sizeof(dev), bdf, var == STATIC ? NULL : "",
+			    "-device virtio-balloon-pci,id=balloon0,free-page-reporting=on");
 	snprintf(append, sizeof(append),
 		 "kernelcore=192M vmm.run=/bin/guest-e2e e2e.pages=16 e2e.balloon e2e.touch=avail e2e.touchhold=5 e2e.after=20%s%s",
 		 var == OURS ? " e2e.reportorder=7" : "",
@@ -187,20 +185,14 @@ int main(int argc, char **argv)
 	      r[OURS].rss_at_kb * 100 <= r[OURS].live_at_kb * 115;
 	f = bench_open(&b, "p8.summary");
 	bench_summary(f, "P8 (resident/live % at +10 s)",
-		      r[OURS].live_at_kb > 0 ?
-		      100.0 * r[OURS].rss_at_kb / r[OURS].live_at_kb : -1,
-		      r[STATIC].live_at_kb > 0 ?
-		      100.0 * r[STATIC].rss_at_kb / r[STATIC].live_at_kb : -1,
-		      r[OURS].rss_at_kb > 0 ?
-		      (double)r[STATIC].rss_at_kb / r[OURS].rss_at_kb : -1,
+		      ratio(100, r[OURS].rss_at_kb, r[OURS].live_at_kb),
+		      ratio(100, r[STATIC].rss_at_kb, r[STATIC].live_at_kb),
+		      ratio(1, r[STATIC].rss_at_kb, r[OURS].rss_at_kb),
 		      "<=115%", met);
 	bench_summary(f, "P8.order9 (resident/live %)",
-		      r[ORDER9].live_at_kb > 0 ?
-		      100.0 * r[ORDER9].rss_at_kb / r[ORDER9].live_at_kb : -1,
-		      r[STATIC].live_at_kb > 0 ?
-		      100.0 * r[STATIC].rss_at_kb / r[STATIC].live_at_kb : -1,
-		      r[ORDER9].rss_at_kb > 0 ?
-		      (double)r[STATIC].rss_at_kb / r[ORDER9].rss_at_kb : -1,
+		      ratio(100, r[ORDER9].rss_at_kb, r[ORDER9].live_at_kb),
+		      ratio(100, r[STATIC].rss_at_kb, r[STATIC].live_at_kb),
+		      ratio(1, r[STATIC].rss_at_kb, r[ORDER9].rss_at_kb),
 		      "info", r[ORDER9].ok);
 	bench_summary(f, "P8.reclaim (ms)", r[OURS].reclaim_ms, -1, -1,
 		      "<=10000", met);
