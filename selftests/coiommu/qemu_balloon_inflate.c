@@ -47,9 +47,8 @@ TEST_F_TIMEOUT(qemu, qemu_balloon_inflate, CT_VMM_TEST_TIMEOUT)
 	char *con;
 
 	CT_QEMU_NEED_COIOMMU();
-	snprintf(dev, sizeof(dev),
-		 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0 "
-		 "-device virtio-balloon-pci,id=balloon0", self->bdf);
+	ct_qemu_edu_devices(dev, sizeof(dev), self->bdf, "",
+			    "-device virtio-balloon-pci,id=balloon0");
 	snprintf(mem, sizeof(mem), "%d", CT_RECLAIM_RAM_MB);
 	ASSERT_EQ(0, ct_qemu_start_guest(q, mem,
 		  "vmm.run=/bin/guest-e2e e2e.pages=16 e2e.balloon e2e.touch=avail e2e.touchhold=2 e2e.after=30",

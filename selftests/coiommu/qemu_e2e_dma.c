@@ -78,9 +78,7 @@ TEST_F_TIMEOUT(qemu, qemu_e2e_dma, CT_VMM_TEST_TIMEOUT)
 	FILE *f;
 
 	CT_QEMU_NEED_COIOMMU();
-	snprintf(dev, sizeof(dev),
-		 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
-		 self->bdf);
+	ct_qemu_edu_devices(dev, sizeof(dev), self->bdf, "", "");
 	snprintf(append, sizeof(append),
 		 "vmm.run=/bin/guest-e2e e2e.pages=%d e2e.hold=%d",
 		 CT_E2E_PAGES, HOLD_S);

@@ -71,16 +71,8 @@ static void fpr_run(struct __test_metadata *_metadata, struct ct_qemu *q,
 
 	memset(r, 0, sizeof(*r));
 	r->reclaim_ms = -1;
-	if (var == OURS)
-		snprintf(dev, sizeof(dev),
-			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0 "
-			 "-device virtio-balloon-pci,id=balloon0,free-page-reporting=on",
-			 bdf);
-	else
-		snprintf(dev, sizeof(dev),
-			 "-device vfio-pci,host=%s,id=hostdev0 "
-			 "-device virtio-balloon-pci,id=balloon0,free-page-reporting=on",
-			 bdf);
+	ct_qemu_edu_devices(dev, sizeof(dev), bdf, var == OURS ? "" : NULL,
+			    "-device virtio-balloon-pci,id=balloon0,free-page-reporting=on");
 	snprintf(append, sizeof(append),
 		 "vmm.run=/bin/guest-e2e e2e.pages=16 e2e.balloon e2e.touch=avail e2e.touchhold=3 e2e.after=20 e2e.afterruns=%d e2e.reportorder=%d%s",
 		 AFTER_RUNS, REPORT_ORDER,

@@ -156,13 +156,7 @@ static void start(struct __test_metadata *_metadata, struct ct_qemu *q,
 {
 	char dev[256], mem[24];
 
-	if (coiommu)
-		snprintf(dev, sizeof(dev),
-			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
-			 bdf);
-	else
-		snprintf(dev, sizeof(dev), "-device vfio-pci,host=%s,id=hostdev0",
-			 bdf);
+	ct_qemu_edu_devices(dev, sizeof(dev), bdf, coiommu ? "" : NULL, "");
 	snprintf(mem, sizeof(mem), "%ld", ram_mb);
 	ASSERT_EQ(0, ct_qemu_start_guest(q, mem, coiommu ? APPEND :
 					 APPEND " e2e.nocoiommu", dev));

@@ -83,14 +83,15 @@ TEST_F_TIMEOUT(qemu, qemu_unpin, CT_VMM_TEST_TIMEOUT)
 	struct co_dbg idle = { .scans = -1 }, low = { .scans = -1 }, d;
 	struct ct_qemu_coiommu c = { .pins = 0 }, after;
 	struct ct_qemu *q = &self->q;
-	char dev[256], append[128], want[64], path[sizeof(DEBUGFS) + 256];
+	char dev[256], props[64], append[128], want[64];
+	char path[sizeof(DEBUGFS) + 256];
 	long t_idle = -1, t_low = -1;
 	bool found = false, seen_idle = false;
 
 	CT_QEMU_NEED_COIOMMU();
-	snprintf(dev, sizeof(dev),
-		 "-device coiommu,id=co0,unpin-interval=%d,unpin-gen-threshold=1 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
-		 PERIOD_MS, self->bdf);
+	snprintf(props, sizeof(props),
+		 ",unpin-interval=%d,unpin-gen-threshold=1", PERIOD_MS);
+	ct_qemu_edu_devices(dev, sizeof(dev), self->bdf, props, "");
 	snprintf(append, sizeof(append),
 		 "vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d e2e.hold=%d",
 		 CT_E2E_PAGES, IDLE_S, HOLD_S);
@@ -181,12 +182,12 @@ TEST_F_TIMEOUT(qemu, qemu_unpin_off, CT_VMM_TEST_TIMEOUT)
 {
 	struct ct_qemu_coiommu idle, after;
 	struct ct_qemu *q = &self->q;
-	char dev[256], append[128], want[64];
+	char dev[256], props[64], append[128], want[64];
 
 	CT_QEMU_NEED_COIOMMU();
-	snprintf(dev, sizeof(dev),
-		 "-device coiommu,id=co0,unpin-policy=off,unpin-interval=%d -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
-		 PERIOD_MS, self->bdf);
+	snprintf(props, sizeof(props), ",unpin-policy=off,unpin-interval=%d",
+		 PERIOD_MS);
+	ct_qemu_edu_devices(dev, sizeof(dev), self->bdf, props, "");
 	snprintf(append, sizeof(append),
 		 "vmm.run=/bin/guest-e2e e2e.pages=%d e2e.idle=%d e2e.hold=%d",
 		 CT_E2E_PAGES, IDLE_S, HOLD_S);

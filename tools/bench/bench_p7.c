@@ -56,13 +56,11 @@ static void run(int var, const char *bdf, int mib, struct sample *s)
 	memset(s, 0, sizeof(*s));
 	snprintf(mem, sizeof(mem), "%d", mib);
 	if (var == OURS) {
-		snprintf(dev, sizeof(dev),
-			 "-device coiommu,id=co0 -device vfio-pci,host=%s,id=hostdev0,coiommu=co0",
-			 bdf);
+		ct_qemu_edu_devices(dev, sizeof(dev), bdf, "", "");
 		snprintf(append, sizeof(append),
 			 "mem=256M vmm.run=/bin/guest-e2e e2e.pages=1 e2e.hold=1");
 	} else {
-		snprintf(dev, sizeof(dev), "-device vfio-pci,host=%s", bdf);
+		ct_qemu_edu_devices(dev, sizeof(dev), bdf, NULL, "");
 		snprintf(append, sizeof(append),
 			 "mem=256M vmm.run=/bin/guest-e2e e2e.pages=1 e2e.nocoiommu e2e.hold=1");
 	}

@@ -149,6 +149,18 @@ int ct_qemu_start_guest(struct ct_qemu *q, const char *mem, const char *append,
 	return ret;
 }
 
+void ct_qemu_edu_devices(char *buf, size_t size, const char *bdf,
+			 const char *co_props, const char *extra)
+{
+	if (co_props)
+		snprintf(buf, size,
+			 "-device coiommu,id=co0%s -device vfio-pci,host=%s,id=hostdev0,coiommu=co0%s%s",
+			 co_props, bdf, *extra ? " " : "", extra);
+	else
+		snprintf(buf, size, "-device vfio-pci,host=%s,id=hostdev0%s%s",
+			 bdf, *extra ? " " : "", extra);
+}
+
 static void mem_max(long *max, long v)
 {
 	if (v > *max)

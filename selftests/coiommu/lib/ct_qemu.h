@@ -79,6 +79,14 @@ int ct_qemu_start(struct ct_qemu *q, const char *args);
  */
 int ct_qemu_start_guest(struct ct_qemu *q, const char *mem, const char *append,
 			const char *devices);
+/*
+ * The -device options of a passthrough edu device at @bdf (id hostdev0):
+ * behind a coiommu device co0 with @co_props (its ",name=value" options,
+ * "" for none) when @co_props is not NULL, as plain vfio-pci (static
+ * pinning) when it is; then @extra ("" for nothing), e.g. a balloon.
+ */
+void ct_qemu_edu_devices(char *buf, size_t size, const char *bdf,
+			 const char *co_props, const char *extra);
 /* Sample the memory figures once (a no-op after exit). */
 void ct_qemu_sample(struct ct_qemu *q);
 /* Reap QEMU if it exited (sampling before): true while it runs. */
