@@ -24,7 +24,7 @@
 struct unbind {
 	char bdf[32];
 	pthread_t thread;
-	long start_ms, end_ms;
+	long start_ms, end_ms, end_at_off;
 	int ret;
 	bool started;
 };
@@ -40,65 +40,21 @@ static void *unbind_thread(void *arg)
 }
 
 /*
- * Run coiommu-vmm with @args, reading its output as it comes; when the
- * guest says it waits for edu to go, start the unbind. When the guest
- * says it powers off, *@end_at_off is the unbind's end time then (0:
- * still blocked).
+ * A line of coiommu-vmm's output, as it comes: when the guest says it
+ * waits for edu to go, start the unbind. When the guest says it powers
+ * off, u->end_at_off is the unbind's end time then (0: still blocked).
  */
-static int run(struct ct_vmm_run *r, const char *args, struct unbind *u,
-	       long *end_at_off)
+static void watch_line(const char *line, void *arg)
 {
-	char cmd[1024], line[4096];
-	const char *tmo = getenv("CT_VMM_TIMEOUT");
-	size_t cap = 1 << 16;
-	FILE *p;
-	int st;
+	struct unbind *u = arg;
 
-	memset(r, 0, sizeof(*r));
-	r->status = -1;
-	if (ct_vmm_mount_kernel())
-		return -1;
-	/* As ct_vmm_run(): CT_VMM_TIMEOUT (make check-debug) wins. */
-	if (tmo && (atoi(tmo) <= 0 || strlen(tmo) > 8))
-		tmo = NULL;
-	snprintf(cmd, sizeof(cmd), CT_VMM " -k " CT_VMM_KERNEL " -i "
-		 CT_VMM_INITRD " %s%s%s 2>&1", args, tmo ? " -t " : "",
-		 tmo ? tmo : "");
-	r->out = malloc(cap);
-	if (!r->out)
-		return -1;
-	r->out[0] = 0;
-	r->ms = ct_now_ms();
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		size_t n = strlen(line);
-
-		if (r->len + n + 1 > cap) {
-			char *q = realloc(r->out, cap * 2 + n);
-
-			if (!q)
-				break;
-			r->out = q;
-			cap = cap * 2 + n;
-		}
-		memcpy(r->out + r->len, line, n + 1);
-		r->len += n;
-		if (!u->started && strstr(line, "e2e: waiting for edu to go")) {
-			u->started = true;
-			if (pthread_create(&u->thread, NULL, unbind_thread, u))
-				u->started = false;
-		}
-		if (strstr(line, "vmm-guest: powering off"))
-			*end_at_off = __atomic_load_n(&u->end_ms,
-						      __ATOMIC_SEQ_CST);
+	if (!u->started && strstr(line, "e2e: waiting for edu to go")) {
+		u->started = true;
+		if (pthread_create(&u->thread, NULL, unbind_thread, u))
+			u->started = false;
 	}
-	st = pclose(p);
-	r->ms = ct_now_ms() - r->ms;
-	if (st != -1 && WIFEXITED(st))
-		r->status = WEXITSTATUS(st);
-	return 0;
+	if (strstr(line, "vmm-guest: powering off"))
+		u->end_at_off = __atomic_load_n(&u->end_ms, __ATOMIC_SEQ_CST);
 }
 
 TEST_F_TIMEOUT(e2e, vmm_device_request, CT_VMM_TEST_TIMEOUT)
@@ -107,22 +63,21 @@ TEST_F_TIMEOUT(e2e, vmm_device_request, CT_VMM_TEST_TIMEOUT)
 	struct ct_e2e_guest g;
 	struct ct_vmm_run r;
 	char args[256], want[64], path[128];
-	long end_at_off = 0;
 
 	strcpy(u.bdf, self->bdf);
 	snprintf(args, sizeof(args),
 		 "-m 256 -c 1 -t 240 -s 2 -a \"quiet vmm.run=/bin/guest-e2e e2e.pages=%d e2e.waitgone\" -d %s",
 		 CT_E2E_PAGES, self->bdf);
-	ASSERT_EQ(0, run(&r, args, &u, &end_at_off));
+	ASSERT_EQ(0, ct_vmm_run_lines(&r, args, watch_line, &u));
 	ct_vmm_print(&r);
 	ASSERT_TRUE(u.started);
 	pthread_join(u.thread, NULL);
 	EXPECT_EQ(0, u.ret);
 	TH_LOG("unbind took %ld ms; when the guest powered off it %s",
 	       u.end_ms - u.start_ms,
-	       end_at_off ? "had completed" : "was still blocked");
+	       u.end_at_off ? "had completed" : "was still blocked");
 	/* The unbind completed while the VM ran, in well under VFIO's 10 s. */
-	EXPECT_NE(0, end_at_off);
+	EXPECT_NE(0, u.end_at_off);
 	EXPECT_GT(10000, u.end_ms - u.start_ms);
 	EXPECT_EQ(0, r.status);
 	snprintf(want, sizeof(want), "e2e: run 1: pass %d ", CT_E2E_TRANSFERS);
